@@ -1,0 +1,181 @@
+"""The command-line face: ``selfsup pretrain | evaluate | embed | demo``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+# glibc returns freed activation memory to the OS every step unless told not to; keeping it
+# mapped is +30 % step throughput on CPU (benchmarks/train_speed.py). Set before torch loads.
+MALLOC_TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184"
+
+
+def _maybe_reexec(argv: Sequence[str]) -> None:
+    if (sys.platform.startswith("linux") and "GLIBC_TUNABLES" not in os.environ
+            and os.environ.get("SELFSUP_MALLOC_TUNING", "1") != "0"):
+        env = {**os.environ, "GLIBC_TUNABLES": MALLOC_TUNABLES}
+        os.execve(sys.executable, [sys.executable, "-m", "selfsup.cli", *argv], env)
+
+
+def _parser() -> argparse.ArgumentParser:
+    from selfsup.encoders import ENCODERS
+    from selfsup.methods import METHODS
+
+    epilog = (f"methods: {', '.join(METHODS)}\nencoders: {', '.join(ENCODERS)} (and timm:<model>, "
+              "torchvision:<model> when installed)\n\nany config key can be overridden: section.key=value, "
+              "e.g. trainer.lr=0.1 method.temperature=0.2")
+    p = argparse.ArgumentParser(prog="selfsup", description="Self-supervised learning on any kind of data.",
+                                epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    pt = sub.add_parser("pretrain", help="pretrain an encoder on unlabeled data", epilog=epilog,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    pt.add_argument("data", nargs="?", help="folder of images, .npy/.npz file, or CIFAR-10 python folder")
+    pt.add_argument("overrides", nargs="*", metavar="section.key=value", help="config overrides")
+    pt.add_argument("--config", help="YAML config with sections data, views, encoder, method, trainer")
+    pt.add_argument("--method", help=f"one of {', '.join(METHODS)} (default simclr)")
+    pt.add_argument("--encoder", help="encoder name (default small_cnn)")
+    pt.add_argument("--epochs", type=int)
+    pt.add_argument("--batch-size", type=int)
+    pt.add_argument("--image-size", type=int)
+    pt.add_argument("--run-dir", help="where checkpoints, metrics and the encoder go; an existing run resumes")
+    pt.add_argument("--skip-corrupt", action="store_true", help="skip unreadable images (counted and listed)")
+    pt.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="config override (repeatable)")
+
+    ev = sub.add_parser("evaluate", help="kNN and linear probe of a frozen encoder with label fractions")
+    ev.add_argument("encoder", help="encoder .safetensors file or run folder")
+    ev.add_argument("--train", required=True, help="labelled training images")
+    ev.add_argument("--test", required=True, help="labelled test images")
+    ev.add_argument("--fractions", default="0.01,0.1,1", help="label fractions (default 0.01,0.1,1)")
+    ev.add_argument("--seeds", default="0,1,2", help="seeds for the label draws (default 0,1,2)")
+    ev.add_argument("--protocols", default="knn,linear")
+    ev.add_argument("--out", help="write results JSON here (default: beside the encoder)")
+
+    em = sub.add_parser("embed", help="write embeddings of data with a pretrained encoder")
+    em.add_argument("encoder", help="encoder .safetensors file or run folder")
+    em.add_argument("data", help="images to embed")
+    em.add_argument("--out", required=True, help="output .npy or .parquet file")
+    em.add_argument("--batch-size", type=int, default=512)
+
+    de = sub.add_parser("demo", help="pretrain on a built-in dataset and compare with baselines (~3 min)")
+    de.add_argument("--minutes", type=float, default=2.0, help="pretraining budget (default 2)")
+    de.add_argument("--method", default="simclr")
+    de.add_argument("--encoder", default="small_cnn")
+    de.add_argument("--run-dir", default=None)
+    return p
+
+
+def _floats(s: str) -> list[float]:
+    return [float(v) for v in s.split(",") if v.strip()]
+
+
+def cmd_pretrain(a: argparse.Namespace) -> int:
+    from selfsup.api import pretrain_from_config
+    from selfsup.config import apply_overrides, load_config
+
+    cfg = load_config(a.config) if a.config else {}
+    overrides = list(a.sets)
+    positional = [a.data] if a.data else []
+    for tok in a.overrides:
+        (overrides if "=" in tok else positional).append(tok)
+    if a.data and "=" in a.data:
+        overrides.insert(0, a.data)
+        positional.remove(a.data)
+    if len(positional) > 1:
+        raise SystemExit(f"selfsup pretrain: expected one data path, got {positional}")
+    if positional:
+        cfg.setdefault("data", {})["path"] = positional[0]
+    for flag, key in ((a.method, "method.name"), (a.encoder, "encoder.name"), (a.epochs, "trainer.epochs"),
+                      (a.batch_size, "trainer.batch_size"), (a.image_size, "data.image_size"),
+                      (a.run_dir, "run_dir")):
+        if flag is not None:
+            overrides.append(f"{key}={flag}")
+    if a.skip_corrupt:
+        overrides.append("data.skip_corrupt=true")
+    apply_overrides(cfg, overrides)
+    if not cfg.get("run_dir"):
+        method = (cfg.get("method") or {}).get("name", "simclr")
+        cfg["run_dir"] = str(Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{method}")
+    run = Path(cfg["run_dir"])
+    run.mkdir(parents=True, exist_ok=True)
+    import yaml
+
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    enc = pretrain_from_config(cfg)
+    print(f"selfsup: saved {enc} to {run / 'encoder.safetensors'}")
+    return 0
+
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    from selfsup.api import evaluate, load
+    from selfsup.evaluate import format_results
+
+    enc = load(a.encoder)
+    res = evaluate(enc, a.train, a.test, _floats(a.fractions), [int(s) for s in _floats(a.seeds)],
+                   protocols=[p.strip() for p in a.protocols.split(",")])
+    out = Path(a.out) if a.out else (Path(a.encoder) if Path(a.encoder).is_dir() else Path(a.encoder).parent) \
+        / "evaluation.json"
+    out.write_text(json.dumps(res, indent=2))
+    print(format_results(res))
+    print(f"results: {out}")
+    return 0
+
+
+def cmd_embed(a: argparse.Namespace) -> int:
+    import numpy as np
+
+    from selfsup.api import as_image_dataset, load
+
+    enc = load(a.encoder)
+    data = as_image_dataset(a.data, enc.preprocess.size)
+    z = enc.embed(data, batch_size=a.batch_size)
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".parquet":
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError as e:
+            raise SystemExit("selfsup embed: .parquet output needs pyarrow: pip install 'selfsup[parquet]'") from e
+        table = pa.table({"index": np.arange(len(z)), "label": data.labels,
+                          "embedding": pa.FixedSizeListArray.from_arrays(pa.array(z.reshape(-1)), z.shape[1])})
+        pq.write_table(table, out)
+    elif out.suffix == ".npy":
+        np.save(out, z)
+    else:
+        raise SystemExit(f"selfsup embed: --out must end in .npy or .parquet, got {out.name}")
+    print(f"selfsup: wrote {z.shape[0]} x {z.shape[1]} embeddings to {out}")
+    return 0
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    from selfsup.demo import run_demo
+
+    run_demo(a.minutes, a.method, a.encoder, run_dir=a.run_dir)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:
+        _maybe_reexec(sys.argv[1:])
+    args = _parser().parse_args(argv)
+    from selfsup.config import ConfigError
+    from selfsup.data import DataError
+    from selfsup.train import CheckpointMismatchError, NonFiniteLossError
+
+    try:
+        return {"pretrain": cmd_pretrain, "evaluate": cmd_evaluate, "embed": cmd_embed,
+                "demo": cmd_demo}[args.command](args)
+    except (ConfigError, DataError, CheckpointMismatchError, NonFiniteLossError, FileNotFoundError) as e:
+        print(f"selfsup {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Encoders: backbones that map a batch to (B, out_dim) representations.
+
+``create_encoder(name, **kwargs)`` is the one face over every architecture (names in
+``ENCODERS``, plus ``timm:<model>`` and ``torchvision:<model>`` when those packages are
+installed). Any ``nn.Module`` works through ``wrap_module(module, out_dim)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from selfsup.encoders.cnn import SmallCNN
+from selfsup.encoders.resnet import ResNet, resnet18, resnet50
+from selfsup.encoders.vit import VisionTransformer, vit_tiny
+
+ENCODERS: dict[str, Callable[..., nn.Module]] = {
+    "small_cnn": SmallCNN,
+    "resnet18": partial(resnet18, stem="imagenet"),
+    "resnet18_cifar": partial(resnet18, stem="cifar"),
+    "resnet50": partial(resnet50, stem="imagenet"),
+    "resnet50_cifar": partial(resnet50, stem="cifar"),
+    "vit_tiny": vit_tiny,
+}
+
+
+class WrappedEncoder(nn.Module):
+    """Any module whose output flattens to ``out_dim`` features per sample."""
+
+    def __init__(self, module: nn.Module, out_dim: int) -> None:
+        super().__init__()
+        self.module, self.out_dim = module, int(out_dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.module(x)
+        if isinstance(y, (tuple, list)):
+            y = y[0]
+        y = y.flatten(1)
+        if y.shape[1] != self.out_dim:
+            raise ValueError(f"wrapped encoder declared out_dim={self.out_dim} but produced {y.shape[1]} features; "
+                             f"pass the module's real output width")
+        return y
+
+
+def wrap_module(module: nn.Module, out_dim: int | None = None) -> nn.Module:
+    """Use a user's module as an encoder; ``out_dim`` may be omitted if the module declares one."""
+    if out_dim is None:
+        out_dim = getattr(module, "out_dim", None) or getattr(module, "num_features", None)
+        if out_dim is None:
+            raise ValueError("a custom encoder needs its output width: pass out_dim=..., or give the module "
+                             "an `out_dim` attribute")
+    if getattr(module, "out_dim", None) == out_dim:
+        return module
+    return WrappedEncoder(module, out_dim)
+
+
+def _external(name: str, kwargs: dict[str, Any]) -> nn.Module:
+    lib, _, model = name.partition(":")
+    if lib == "timm":
+        try:
+            import timm
+        except ImportError as e:
+            raise ImportError(f"encoder {name!r} needs timm: pip install timm") from e
+        m = timm.create_model(model, num_classes=0, **kwargs)
+        return wrap_module(m, m.num_features)
+    if lib == "torchvision":
+        try:
+            import torchvision
+        except ImportError as e:
+            raise ImportError(f"encoder {name!r} needs torchvision: pip install torchvision") from e
+        m = torchvision.models.get_model(model, weights=None, **kwargs)
+        head = getattr(m, "fc", None) or getattr(m, "head", None)
+        if not isinstance(head, nn.Linear):
+            raise ValueError(f"torchvision model {model!r} has no `fc`/`head` Linear to strip; wrap it yourself "
+                             "with selfsup.encoders.wrap_module(module, out_dim)")
+        out_dim = head.in_features
+        if hasattr(m, "fc"):
+            m.fc = nn.Identity()
+        else:
+            m.head = nn.Identity()
+        return wrap_module(m, out_dim)
+    raise ValueError(f"unknown encoder library {lib!r} in {name!r}; use 'timm:<model>' or 'torchvision:<model>'")
+
+
+def create_encoder(name: str, **kwargs: Any) -> nn.Module:
+    """Build an encoder by name; every encoder has an ``out_dim`` attribute."""
+    if ":" in name:
+        return _external(name, kwargs)
+    if name not in ENCODERS:
+        raise ValueError(f"unknown encoder {name!r}; choose one of {', '.join(ENCODERS)} "
+                         "(or timm:<model>, torchvision:<model>)")
+    return ENCODERS[name](**kwargs)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@torch.no_grad()
+def probe_out_dim(module: nn.Module, example: Tensor) -> int:
+    """Run one forward pass to learn a module's output width."""
+    was = module.training
+    module.eval()
+    out = module(example[:2]).flatten(1).shape[1]
+    module.train(was)
+    return out
+
+
+__all__ = ["ENCODERS", "ResNet", "SmallCNN", "VisionTransformer", "WrappedEncoder", "count_parameters",
+           "create_encoder", "probe_out_dim", "resnet18", "resnet50", "vit_tiny", "wrap_module"]

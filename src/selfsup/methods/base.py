@@ -1,0 +1,66 @@
+"""The method contract: a module that turns a list of views into a loss."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import Tensor, nn
+
+from selfsup.views.image import Params
+
+
+class Method(nn.Module):
+    """A recipe: ``forward(views, params) -> {"loss": scalar, "embedding": detached (B, out_dim), ...logs}``.
+
+    ``views`` are already-augmented tensors, one per view; ``params`` the matching dicts
+    of what each view's transformations did (pretext heads read them). ``embedding`` is the encoder's
+    output on the first view, read by online probes and collapse monitors. Methods with a
+    teacher update it in ``on_step_end``. ``default_views`` names the view preset the
+    paper used.
+    """
+
+    default_views: str = "simclr"
+    min_views: int = 2
+
+    def __init__(self, encoder: nn.Module) -> None:
+        super().__init__()
+        if not hasattr(encoder, "out_dim"):
+            raise ValueError("the encoder needs an `out_dim` attribute; wrap it with selfsup.encoders.wrap_module")
+        self.encoder = encoder
+
+    def forward(self, views: list[Tensor], params: list[Params] | None = None) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def on_step_end(self, step: int, total_steps: int) -> None:
+        """Called after each optimiser step (EMA updates, schedules)."""
+
+
+class EMATeacher(nn.Module):
+    """A frozen copy of a student updated as ``teacher = m * teacher + (1 - m) * student``.
+
+    ``momentum(step, total)`` is BYOL's cosine schedule from ``base`` to ``final``.
+    """
+
+    def __init__(self, student: nn.Module, base: float = 0.99, final: float = 1.0) -> None:
+        super().__init__()
+        self.module = copy.deepcopy(student)
+        self.module.requires_grad_(False)
+        self.base, self.final = base, final
+
+    def momentum(self, step: int, total_steps: int) -> float:
+        progress = min(1.0, step / max(1, total_steps))
+        return self.final - (self.final - self.base) * (math.cos(math.pi * progress) + 1) / 2
+
+    @torch.no_grad()
+    def update(self, student: nn.Module, step: int, total_steps: int) -> None:
+        m = self.momentum(step, total_steps)
+        t_params, s_params = list(self.module.parameters()), list(student.parameters())
+        torch._foreach_lerp_(t_params, [p.detach() for p in s_params], 1 - m)
+        for tb, sb in zip(self.module.buffers(), student.buffers(), strict=True):
+            tb.copy_(sb)
+
+    @torch.no_grad()
+    def forward(self, x: Tensor) -> Tensor:
+        return self.module(x)

@@ -1,0 +1,39 @@
+"""BYOL — Grill et al. 2020, "Bootstrap Your Own Latent"."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from selfsup.heads import MLPHead
+from selfsup.methods.base import EMATeacher, Method, Params
+from selfsup.objectives import NegativeCosineLoss
+
+
+class BYOL(Method):
+    """Online network (encoder, projector, predictor) regresses an EMA target's projection.
+
+    The target's momentum follows a cosine schedule from ``base_momentum`` to 1.
+    """
+
+    default_views = "byol"
+
+    def __init__(self, encoder: nn.Module, proj_hidden_dim: int = 4096, proj_dim: int = 256,
+                 pred_hidden_dim: int = 4096, base_momentum: float = 0.99) -> None:
+        super().__init__(encoder)
+        self.projector = MLPHead(encoder.out_dim, proj_hidden_dim, proj_dim)
+        self.predictor = MLPHead(proj_dim, pred_hidden_dim, proj_dim)
+        self.online = nn.Sequential(self.encoder, self.projector)
+        self.target = EMATeacher(self.online, base=base_momentum)
+        self.criterion = NegativeCosineLoss()
+
+    def forward(self, views: list[Tensor], params: list[Params] | None = None) -> dict[str, Tensor]:
+        x1, x2 = views[0], views[1]
+        h1 = self.encoder(x1)
+        p1, p2 = self.predictor(self.projector(h1)), self.predictor(self.online(x2))
+        t1, t2 = self.target(x1), self.target(x2)
+        loss12, logs = self.criterion(p1, t2)
+        loss21, _ = self.criterion(p2, t1)
+        return {"loss": loss12 + loss21, "embedding": h1.detach(), **logs}
+
+    def on_step_end(self, step: int, total_steps: int) -> None:
+        self.target.update(self.online, step, total_steps)

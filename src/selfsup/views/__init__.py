@@ -1,0 +1,126 @@
+"""Views: batched transformations that return the parameters they used."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from selfsup.views.image import (
+    ColorJitter,
+    GaussianBlur,
+    ImageOp,
+    Normalize,
+    Params,
+    RandomGrayscale,
+    RandomHorizontalFlip,
+    RandomResizedCrop,
+    RandomSolarize,
+    to_float,
+)
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class ViewPipeline(nn.Module):
+    """A sequence of ops applied to a whole batch; returns the view and all ops' params."""
+
+    def __init__(self, ops: Sequence[ImageOp]) -> None:
+        super().__init__()
+        self.ops = nn.ModuleList(ops)
+
+    def forward(self, x: Tensor, g: torch.Generator) -> tuple[Tensor, Params]:
+        params: Params = {}
+        for op in self.ops:
+            x, p = op(x, g)
+            params.update(p)
+        return x, params
+
+
+class MultiView(nn.Module):
+    """Produce several views of one batch, one pipeline per view (cycled if fewer)."""
+
+    def __init__(self, pipelines: ViewPipeline | Sequence[ViewPipeline], n_views: int = 2) -> None:
+        super().__init__()
+        pipes = [pipelines] if isinstance(pipelines, ViewPipeline) else list(pipelines)
+        if n_views < 1 or not pipes:
+            raise ValueError("MultiView needs at least one pipeline and n_views >= 1")
+        self.pipelines = nn.ModuleList(pipes)
+        self.n_views = n_views
+
+    def forward(self, x: Tensor, g: torch.Generator) -> list[tuple[Tensor, Params]]:
+        return [self.pipelines[i % len(self.pipelines)](x, g) for i in range(self.n_views)]
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """What an encoder expects at inference: square size and per-channel normalisation."""
+
+    size: int
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+
+    def __call__(self, x: Tensor) -> Tensor:
+        """uint8/float (B, C, H, W) -> normalised float at ``size`` (bilinear, antialiased)."""
+        x = to_float(x)
+        if x.shape[-2:] != (self.size, self.size):
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
+        mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
+        if x.shape[1] != mean.shape[1]:
+            mean, std = mean.mean(1, keepdim=True), std.mean(1, keepdim=True)
+        return (x - mean) / std
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def _recipe(size: int, jitter: tuple[float, float, float, float], blur: float, solarize: float,
+            mean: Sequence[float], std: Sequence[float], scale: tuple[float, float]) -> ViewPipeline:
+    ops: list[ImageOp] = [
+        RandomResizedCrop(size, scale=scale, hflip_p=0.5),
+        ColorJitter(*jitter, p=0.8),
+        RandomGrayscale(0.2),
+    ]
+    if blur > 0:
+        ops.append(GaussianBlur(p=blur))
+    if solarize > 0:
+        ops.append(RandomSolarize(p=solarize))
+    ops.append(Normalize(mean, std, inplace=True))  # the crop made a fresh tensor
+    return ViewPipeline(ops)
+
+
+PRESETS = ("simclr", "byol")
+
+
+def image_views(preset: str = "simclr", size: int = 32, n_views: int = 2, scale: tuple[float, float] = (0.08, 1.0),
+                mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> MultiView:
+    """The published augmentation recipes, at CIFAR scale (size <= 64) or ImageNet scale.
+
+    ``simclr``: crop, flip, colour jitter (0.4, 0.4, 0.4, 0.1 at small size; 0.8, 0.8,
+    0.8, 0.2 at large), grayscale 0.2, blur 0.5 at large size only (Chen et al. 2020).
+    ``byol``: jitter (0.4, 0.4, 0.2, 0.1); asymmetric blur (1.0 / 0.1) and solarisation
+    (0 / 0.2) between the two views; no blur at small size (Grill et al. 2020).
+    """
+    small = size <= 64
+    if preset == "simclr":
+        jit = (0.4, 0.4, 0.4, 0.1) if small else (0.8, 0.8, 0.8, 0.2)
+        pipes = [_recipe(size, jit, 0.0 if small else 0.5, 0.0, mean, std, scale)]
+    elif preset == "byol":
+        jit = (0.4, 0.4, 0.2, 0.1)
+        pipes = [_recipe(size, jit, 0.0 if small else 1.0, 0.0, mean, std, scale),
+                 _recipe(size, jit, 0.0 if small else 0.1, 0.2, mean, std, scale)]
+    else:
+        raise ValueError(f"unknown view preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    return MultiView(pipes, n_views=n_views)
+
+
+__all__ = [
+    "ColorJitter", "GaussianBlur", "ImageOp", "MultiView", "Normalize", "PRESETS", "Params", "Preprocess",
+    "RandomGrayscale", "RandomHorizontalFlip", "RandomResizedCrop", "RandomSolarize", "ViewPipeline",
+    "image_views", "IMAGENET_MEAN", "IMAGENET_STD",
+]
