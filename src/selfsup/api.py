@@ -17,7 +17,7 @@ from selfsup.data import DataError, ImageDataset, load_images
 from selfsup.encoders import ENCODERS, create_encoder, wrap_module
 from selfsup.evaluate import evaluate_embeddings
 from selfsup.methods import METHODS, create_method
-from selfsup.train import Callback, Trainer, TrainConfig
+from selfsup.train import Callback, TrainConfig, Trainer
 from selfsup.views import IMAGENET_MEAN, IMAGENET_STD, MultiView, Preprocess, image_views
 
 ENCODER_FILE = "encoder.safetensors"
@@ -85,11 +85,12 @@ class PretrainedEncoder:
         if p.is_dir():
             p = p / ENCODER_FILE
         if not p.exists():
-            raise FileNotFoundError(f"{p}: no saved encoder here; pass the .safetensors file that save()/pretrain wrote")
+            raise FileNotFoundError(f"{p}: no saved encoder here; pass the .safetensors file that save() or "
+                                    "pretrain wrote")
         try:
             with safe_open(str(p), "pt") as f:
                 meta = f.metadata() or {}
-        except Exception as e:  # noqa: BLE001 - safetensors raises several types
+        except Exception as e:
             raise DataError(f"{p}: not a safetensors file ({e})") from e
         if "selfsup" not in meta:
             raise DataError(f"{p}: has no selfsup metadata; it was not written by PretrainedEncoder.save")
@@ -153,9 +154,12 @@ def pretrain(data: str | os.PathLike | np.ndarray | ImageDataset, method: str = 
     """
     ds = as_image_dataset(data, image_size, skip_corrupt=skip_corrupt)
     size = image_size or ds.image_size
-    cfg = TrainConfig(**_trainer_kwargs(trainer_kwargs))
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    trainer_kwargs = _trainer_kwargs(trainer_kwargs)
+    if "optimizer" not in trainer_kwargs:  # the paper's optimiser, as a block, unless the user chose one
+        trainer_kwargs = {**METHODS[method].recommended_trainer, **trainer_kwargs}
+    cfg = TrainConfig(**trainer_kwargs)
     mkw = dict(method_kwargs or {})
     check_keys("method", mkw, METHODS[method].__init__, skip=("self", "encoder"))
     torch.manual_seed(cfg.seed)

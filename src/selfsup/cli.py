@@ -164,7 +164,13 @@ def cmd_demo(a: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:
         _maybe_reexec(sys.argv[1:])
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # section.key=value overrides may stand anywhere on a pretrain command line
+        bad = [t for t in extra if t.startswith("-") or "=" not in t]
+        if args.command != "pretrain" or bad:
+            parser.error(f"unrecognized arguments: {' '.join(bad or extra)}")
+        args.overrides = [*args.overrides, *extra]
     from selfsup.config import ConfigError
     from selfsup.data import DataError
     from selfsup.train import CheckpointMismatchError, NonFiniteLossError

@@ -17,7 +17,7 @@ import torch
 from selfsup.api import PretrainedEncoder, build_encoder, pretrain
 from selfsup.data import demo_dataset
 from selfsup.evaluate import evaluate_embeddings
-from selfsup.train import Trainer, TrainConfig
+from selfsup.train import TrainConfig, Trainer
 from selfsup.views import Preprocess, image_views
 
 

@@ -133,7 +133,7 @@ def load_images(path: str | os.PathLike, image_size: int | None = None, split: s
 def _load_array_file(p: Path, split: str) -> ImageDataset:
     try:
         data = np.load(p, allow_pickle=False, mmap_mode="r" if p.suffix == ".npy" else None)
-    except Exception as e:  # noqa: BLE001 - numpy raises many types for bad files
+    except Exception as e:
         raise DataError(f"{p}: cannot read as a numpy array file ({e}); re-save with np.save/np.savez") from e
     if isinstance(data, np.ndarray):
         return ImageDataset.from_arrays(data, None, str(p))
@@ -226,7 +226,7 @@ def _decode(path: Path, size: int) -> tuple[np.ndarray | None, str, bool, str]:
             orig = im.size
             rgb, mode = _to_rgb(im)
             return _square(rgb, size), mode, orig != (size, size), ""
-    except Exception as e:  # noqa: BLE001 - PIL raises many types for broken files
+    except Exception as e:
         return None, "", False, f"{type(e).__name__}: {e}"
 
 
@@ -234,7 +234,7 @@ def _header_size(path: Path) -> tuple[int, int] | None:
     try:
         with Image.open(path) as im:
             return im.size
-    except Exception:  # noqa: BLE001 - reported later by the full decode
+    except Exception:
         return None
 
 
@@ -335,7 +335,7 @@ def _open_cache(entry: Path, root: Path, skip_corrupt: bool) -> ImageDataset:
     return ImageDataset(images, labels, meta["class_names"], str(root), summary, list(meta["skipped"]))
 
 
-def _progress(total: int, desc: str, enabled: bool):  # noqa: ANN202 - tqdm or a no-op
+def _progress(total: int, desc: str, enabled: bool):
     try:
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover - tqdm is a dependency

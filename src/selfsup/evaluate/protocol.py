@@ -70,7 +70,7 @@ def evaluate_embeddings(train_x: np.ndarray, train_y: np.ndarray, test_x: np.nda
                     acc = linear_probe_accuracy(train_x[idx], train_y[idx], test_x, test_y, linear_c)
                 runs.append(acc)
             table[f"{frac:g}"] = {"mean": float(np.mean(runs)), "std": float(np.std(runs)), "runs": runs,
-                                  "n_labels": int(len(idx))}
+                                  "n_labels": len(idx)}
         results[proto] = table
     return results
 

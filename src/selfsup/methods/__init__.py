@@ -21,4 +21,4 @@ def create_method(name: str, encoder: nn.Module, **kwargs: Any) -> Method:
     return METHODS[name](encoder, **kwargs)
 
 
-__all__ = ["BYOL", "BarlowTwins", "EMATeacher", "METHODS", "Method", "SimCLR", "create_method"]
+__all__ = ["BYOL", "METHODS", "BarlowTwins", "EMATeacher", "Method", "SimCLR", "create_method"]

@@ -13,6 +13,7 @@ class BarlowTwins(Method):
     """z = g(f(x)) for two views; the cross-correlation of z1 and z2 is pushed towards identity."""
 
     default_views = "byol"
+    recommended_trainer = {"optimizer": "lars", "base_lr": 0.3}  # noqa: RUF012
 
     def __init__(self, encoder: nn.Module, proj_hidden_dim: int = 2048, proj_dim: int = 2048,
                  proj_layers: int = 3, lambda_offdiag: float = 5e-3) -> None:

@@ -18,11 +18,13 @@ class Method(nn.Module):
     of what each view's transformations did (pretext heads read them). ``embedding`` is the encoder's
     output on the first view, read by online probes and collapse monitors. Methods with a
     teacher update it in ``on_step_end``. ``default_views`` names the view preset the
-    paper used.
+    paper used and ``recommended_trainer`` its optimiser.
     """
 
     default_views: str = "simclr"
     min_views: int = 2
+    #: trainer settings the paper used, applied by ``pretrain`` when the user picks no optimizer
+    recommended_trainer: dict = {}  # noqa: RUF012 - read-only class constant
 
     def __init__(self, encoder: nn.Module) -> None:
         super().__init__()

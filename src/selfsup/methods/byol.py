@@ -16,6 +16,7 @@ class BYOL(Method):
     """
 
     default_views = "byol"
+    recommended_trainer = {"optimizer": "lars", "base_lr": 1.0}  # noqa: RUF012
 
     def __init__(self, encoder: nn.Module, proj_hidden_dim: int = 4096, proj_dim: int = 256,
                  pred_hidden_dim: int = 4096, base_momentum: float = 0.99) -> None:

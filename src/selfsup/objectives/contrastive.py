@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from selfsup.objectives.distributed import gather, rank
+from selfsup.objectives.distributed import fp32, gather, rank
 
 
 class NTXentLoss(nn.Module):
@@ -24,7 +24,7 @@ class NTXentLoss(nn.Module):
         self.temperature, self.gather_distributed = temperature, gather_distributed
 
     def forward(self, z1: Tensor, z2: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        z1, z2 = F.normalize(z1.float(), dim=1), F.normalize(z2.float(), dim=1)
+        z1, z2 = F.normalize(fp32(z1), dim=1), F.normalize(fp32(z2), dim=1)
         n_local = z1.shape[0]
         if self.gather_distributed:
             k1, k2, offset = gather(z1), gather(z2), rank() * n_local

@@ -7,6 +7,11 @@ import torch.distributed as dist
 from torch import Tensor
 
 
+def fp32(x: Tensor) -> Tensor:
+    """Losses run in at least float32: half/bfloat16 inputs are upcast, float64 is kept."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 def world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from selfsup.objectives.distributed import gather
+from selfsup.objectives.distributed import fp32, gather
 
 
 class BarlowTwinsLoss(nn.Module):
@@ -20,7 +20,7 @@ class BarlowTwinsLoss(nn.Module):
         self.lambda_offdiag, self.gather_distributed, self.eps = lambda_offdiag, gather_distributed, eps
 
     def forward(self, z1: Tensor, z2: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        z1, z2 = z1.float(), z2.float()
+        z1, z2 = fp32(z1), fp32(z2)
         if self.gather_distributed:
             z1, z2 = gather(z1), gather(z2)
         n = z1.shape[0]

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 
-def atomic_write_bytes(path: Path, write) -> None:  # noqa: ANN001 - a callable taking a binary file
+def atomic_write_bytes(path: Path, write) -> None:
     """Write to a temporary file beside ``path``, fsync, then rename over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -33,6 +33,6 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     """Load with ``weights_only=True``: tensors and plain containers, no arbitrary pickled code."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - torch raises many types for bad files
+    except Exception as e:
         raise RuntimeError(f"{path}: cannot read this checkpoint ({e}); delete it to start over, or point "
                            "run_dir elsewhere") from e

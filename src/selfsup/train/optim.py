@@ -27,7 +27,7 @@ class LARS(Optimizer):
                                       trust_coefficient=trust_coefficient, eps=eps, lars_exclude=False))
 
     @torch.no_grad()
-    def step(self, closure=None):  # noqa: ANN001, ANN201 - torch's signature
+    def step(self, closure=None):
         loss = closure() if closure is not None else None
         for g in self.param_groups:
             for p in g["params"]:

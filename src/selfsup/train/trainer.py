@@ -21,6 +21,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from selfsup.config import ConfigError
 from selfsup.methods.base import Method
 from selfsup.train.checkpoint import load_checkpoint, save_checkpoint
 from selfsup.train.optim import BASE_LR, DEFAULT_WEIGHT_DECAY, OPTIMIZERS, build_optimizer, warmup_cosine
@@ -49,8 +50,9 @@ class Source(Protocol):
 class TrainConfig:
     """Every training knob; maps 1:1 to the ``trainer:`` section of a YAML config.
 
-    ``lr=None`` means the optimiser's base rate per 256 samples times ``batch_size/256``
-    (sgd 0.12, lars 0.3, adamw 1e-3). ``batch_size`` is global: split across processes.
+    ``lr=None`` means ``base_lr`` (per 256 samples) times ``batch_size/256``; ``base_lr=None``
+    takes the optimiser's default (sgd 0.12, lars 0.3, adamw 1e-3). ``batch_size`` is
+    global: split across processes.
     ``precision="auto"`` uses bf16 autocast where the device supports it, else fp32.
     """
 
@@ -59,6 +61,7 @@ class TrainConfig:
     batch_size: int = 256
     optimizer: str = "sgd"
     lr: float | None = None
+    base_lr: float | None = None
     weight_decay: float | None = None
     momentum: float = 0.9
     warmup_epochs: float = 1.0
@@ -77,13 +80,13 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"trainer.optimizer: unknown {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+            raise ConfigError(f"trainer.optimizer: unknown {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         if self.precision not in ("auto", "fp32", "bf16"):
-            raise ValueError(f"trainer.precision: {self.precision!r} is not one of auto, fp32, bf16")
+            raise ConfigError(f"trainer.precision: {self.precision!r} is not one of auto, fp32, bf16")
         if self.batch_size < 2:
-            raise ValueError(f"trainer.batch_size must be at least 2, got {self.batch_size}")
+            raise ConfigError(f"trainer.batch_size must be at least 2, got {self.batch_size}")
         if self.epochs < 1 and not self.max_steps:
-            raise ValueError("trainer.epochs must be >= 1 (or set trainer.max_steps)")
+            raise ConfigError("trainer.epochs must be >= 1 (or set trainer.max_steps)")
 
     @classmethod
     def keys(cls) -> list[str]:
@@ -166,7 +169,7 @@ class Trainer:
             raise ValueError("pass either a TrainConfig or keyword arguments, not both")
         unknown = set(kwargs) - set(TrainConfig.keys())
         if unknown:
-            raise ValueError(f"unknown trainer option(s) {', '.join(sorted(unknown))}; valid: "
+            raise ConfigError(f"unknown trainer option(s) {', '.join(sorted(unknown))}; valid: "
                              f"{', '.join(TrainConfig.keys())}")
         self.config = config or TrainConfig(**kwargs)
         self.callbacks = list(callbacks)
@@ -182,19 +185,20 @@ class Trainer:
             torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // world))
         n = len(data)
         if cfg.batch_size > n:
-            raise ValueError(f"trainer.batch_size={cfg.batch_size} is larger than the dataset ({n} samples); "
+            raise ConfigError(f"trainer.batch_size={cfg.batch_size} is larger than the dataset ({n} samples); "
                              f"set trainer.batch_size to at most {n}")
         if cfg.batch_size % world:
-            raise ValueError(f"trainer.batch_size={cfg.batch_size} must divide evenly over {world} processes")
+            raise ConfigError(f"trainer.batch_size={cfg.batch_size} must divide evenly over {world} processes")
         local_bs = cfg.batch_size // world
         steps_per_epoch = n // cfg.batch_size
         total = cfg.max_steps or cfg.epochs * steps_per_epoch
         warmup = min(round(cfg.warmup_epochs * steps_per_epoch), total // 4)
-        base_lr = cfg.lr if cfg.lr is not None else BASE_LR[cfg.optimizer] * cfg.batch_size / 256
+        per_256 = cfg.base_lr if cfg.base_lr is not None else BASE_LR[cfg.optimizer]
+        base_lr = cfg.lr if cfg.lr is not None else per_256 * cfg.batch_size / 256
         wd = cfg.weight_decay if cfg.weight_decay is not None else DEFAULT_WEIGHT_DECAY[cfg.optimizer]
         use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and bf16_supported(device))
         if cfg.precision == "bf16" and not bf16_supported(device):
-            raise ValueError(f"trainer.precision=bf16 but {device} does not support bfloat16; use auto or fp32")
+            raise ConfigError(f"trainer.precision=bf16 but {device} does not support bfloat16; use auto or fp32")
 
         if cfg.sync_batchnorm and world > 1:
             method = nn.SyncBatchNorm.convert_sync_batchnorm(method)

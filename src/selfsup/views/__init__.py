@@ -120,7 +120,20 @@ def image_views(preset: str = "simclr", size: int = 32, n_views: int = 2, scale:
 
 
 __all__ = [
-    "ColorJitter", "GaussianBlur", "ImageOp", "MultiView", "Normalize", "PRESETS", "Params", "Preprocess",
-    "RandomGrayscale", "RandomHorizontalFlip", "RandomResizedCrop", "RandomSolarize", "ViewPipeline",
-    "image_views", "IMAGENET_MEAN", "IMAGENET_STD",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "PRESETS",
+    "ColorJitter",
+    "GaussianBlur",
+    "ImageOp",
+    "MultiView",
+    "Normalize",
+    "Params",
+    "Preprocess",
+    "RandomGrayscale",
+    "RandomHorizontalFlip",
+    "RandomResizedCrop",
+    "RandomSolarize",
+    "ViewPipeline",
+    "image_views",
 ]

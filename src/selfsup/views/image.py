@@ -242,7 +242,7 @@ class GaussianBlur(ImageOp):
         self.p, self.sigma, self.kernel_size = p, tuple(sigma), kernel_size
 
     def forward(self, x: Tensor, g: torch.Generator) -> tuple[Tensor, Params]:
-        b, c, h, w = x.shape
+        b, _, h, w = x.shape
         x = to_float(x)
         on = _coin(b, self.p, g, x.device)
         sig = torch.where(on, _uniform(b, *self.sigma, g, x.device), torch.zeros(b, device=x.device))
