@@ -89,3 +89,25 @@ def test_ddp_training_keeps_ranks_in_sync_and_checkpoints_once(tmp_path):
         if "running" not in k and "num_batches" not in k:  # BN statistics are per process
             assert torch.allclose(w0[k], w1[k], atol=1e-6), k
     assert (run / "checkpoint.pt").exists() and (run / "encoder.safetensors").exists()
+
+
+def test_torchrun_cli_two_processes(tmp_path):
+    """The documented command: torchrun --nproc_per_node 2 -m selfsup.cli pretrain ..."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    import yaml
+
+    np.savez(tmp_path / "d.npz", images=np.random.default_rng(0).integers(0, 255, (64, 16, 16, 3), dtype=np.uint8))
+    cfg = {"encoder": {"name": "small_cnn", "widths": [8, 16]},
+           "method": {"name": "simclr", "proj_hidden_dim": 32, "proj_dim": 16},
+           "trainer": {"max_steps": 3, "batch_size": 16, "progress": False, "threads": 1}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    run = tmp_path / "run"
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                        "--master_port", str(_free_port()), "-m", "selfsup.cli", "pretrain", str(tmp_path / "d.npz"),
+                        "--config", str(tmp_path / "c.yaml"), "--run-dir", str(run)],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert (run / "encoder.safetensors").exists() and (run / "checkpoint.pt").exists()

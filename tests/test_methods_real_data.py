@@ -36,7 +36,7 @@ def random_init_knn(cifar_subset):
     return knn_accuracy(enc.embed(xtr), ytr, enc.embed(xte), yte)
 
 
-HEADS = {"simclr": {"proj_hidden_dim": 512, "temperature": 0.2},
+HEADS = {"simclr": {"proj_hidden_dim": 512},
          "byol": {"proj_hidden_dim": 1024, "pred_hidden_dim": 1024},
          "barlow_twins": {"proj_hidden_dim": 1024, "proj_dim": 1024}}
 

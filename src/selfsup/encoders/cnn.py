@@ -8,7 +8,7 @@ from torch import Tensor, nn
 class SmallCNN(nn.Module):
     """Four 3x3 conv layers with BatchNorm+ReLU, max-pool after the first three, global average pool.
 
-    The default widths (32, 64, 128, 192) give 0.29 M parameters and a 192-d output,
+    The default widths (32, 64, 128, 192) give 0.32 M parameters and a 192-d output,
     the encoder used by the LightlySSL comparison in ``benchmarks/``.
     """
 

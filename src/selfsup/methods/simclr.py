@@ -10,12 +10,16 @@ from selfsup.objectives import NTXentLoss
 
 
 class SimCLR(Method):
-    """h = f(x); z = g(h); NT-Xent between the projections of two views."""
+    """h = f(x); z = g(h); NT-Xent between the projections of two views.
+
+    The default temperature 0.2 beat the paper's CIFAR value 0.5 on both short CPU runs we
+    measured (Fashion-MNIST and CIFAR-10 subsets); pass 0.5 to reproduce the paper.
+    """
 
     default_views = "simclr"
 
     def __init__(self, encoder: nn.Module, proj_hidden_dim: int = 2048, proj_dim: int = 128,
-                 temperature: float = 0.5) -> None:
+                 temperature: float = 0.2) -> None:
         super().__init__(encoder)
         self.projector = MLPHead(encoder.out_dim, proj_hidden_dim, proj_dim)
         self.criterion = NTXentLoss(temperature)
