@@ -3,7 +3,7 @@
 Runs selfsup and, when installed (``pip install -e .[bench]``), LightlySSL 1.6 with the same encoder, batch,
 optimiser and budget, each measurement in its own subprocess (clean peak-RSS, no warm caches shared).
 
-    python benchmarks/simclr_cifar10.py --parts views,step,e2e,knn --budget-min 15
+    python benchmarks/simclr_cifar10.py --parts views,step,e2e,precision,knn --budget-min 15
 
 Writes benchmarks/results/simclr_cifar10.{json,md}. Data: ../shared/data/cifar10_jpeg (JPEG quality 75, so
 accuracies sit a little below published lossless CIFAR-10 numbers). Run on an otherwise idle machine.
@@ -278,8 +278,26 @@ def knn_lightly(threads: int, budget_s: float) -> dict[str, Any]:
             "peak_rss_mb": _peak_rss_mb()}
 
 
+def precision_check(threads: int, precision: str, seed: int, epochs: int = 4) -> dict[str, Any]:
+    """kNN after the same number of epochs in bf16 and fp32: does the fast path keep accuracy?"""
+    import torch
+
+    from selfsup.data import ImageDataset
+    from selfsup.train import Trainer
+    from selfsup.views import image_views
+
+    x, y, xt, yt = load_cifar10_jpeg(10_000, 2_000)
+    torch.manual_seed(seed)
+    model = _ours_model("small_cnn")
+    t = time.perf_counter()
+    Trainer(epochs=epochs, batch_size=256, lr=LR, weight_decay=WD, threads=threads, precision=precision, seed=seed,
+            progress=False).fit(model, ImageDataset.from_arrays(x, y), image_views("simclr", 32))
+    return {"epochs": epochs, "train_wall_s": time.perf_counter() - t, "knn": _knn_eval(model.encoder, x, y, xt, yt),
+            "seed": seed}
+
+
 WORKERS = {f.__name__: f for f in (views_ours, views_kornia, views_lightly, step_alone, e2e_ours, e2e_lightly,
-                                   knn_ours, knn_lightly)}
+                                   knn_ours, knn_lightly, precision_check)}
 
 
 # ------------------------------------------------------------------ driver
@@ -308,7 +326,7 @@ def _has(mod: str) -> bool:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--parts", default="views,step,e2e,knn")
+    ap.add_argument("--parts", default="views,step,e2e,precision,knn")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--budget-min", type=float, default=15.0)
     ap.add_argument("--encoders", default="small_cnn,resnet18_cifar")
@@ -318,6 +336,9 @@ def main() -> None:
     lightly = _has("lightly")
     res: dict[str, Any] = {"machine": machine(), "threads": th, "batch_size": 256, "data": "CIFAR-10 JPEG q75 copy",
                            "lightly_installed": lightly, "rows": {}}
+    previous = HERE / "results" / "simclr_cifar10.json"
+    if previous.exists():  # parts run separately accumulate in one table
+        res["rows"] = json.loads(previous.read_text()).get("rows", {})
     rows = res["rows"]
 
     def record(key: str, value: dict[str, Any]) -> None:
@@ -357,6 +378,11 @@ def main() -> None:
                                                                bf16=False, channels_last=False, steps=steps))
                 record(f"e2e/lightly/{enc}/bf16+channels_last+malloc",
                        run_child("e2e_lightly", encoder=enc, threads=th, bf16=True, channels_last=True, steps=steps))
+    if "precision" in parts:
+        for prec in ("bf16", "fp32"):
+            for seed in (0, 1):
+                record(f"precision/selfsup/small_cnn/{prec}/seed{seed}",
+                       run_child("precision_check", threads=th, precision=prec, seed=seed))
     if "knn" in parts:
         budget = args.budget_min * 60
         record("knn/selfsup/small_cnn/default(bf16)+malloc", run_child("knn_ours", threads=th, budget_s=budget,
@@ -381,7 +407,7 @@ def to_markdown(res: dict[str, Any]) -> str:
             out.append(f"| {k} | error | | | {' '.join(v['error'])[:80]} |")
             continue
         ips = f"{v['images_per_s']:,.0f}" if "images_per_s" in v else ""
-        knn = f"{v['knn']:.3f} (init {v['knn_init']:.3f})" if "knn" in v else ""
+        knn = (f"{v['knn']:.3f}" + (f" (init {v['knn_init']:.3f})" if "knn_init" in v else "")) if "knn" in v else ""
         notes = f"{v['epochs']} epochs in {v['train_wall_s'] / 60:.1f} min" if "epochs" in v else ""
         rss = f"{v['peak_rss_mb']:,.0f}" if "peak_rss_mb" in v else ""
         out.append(f"| {k} | {ips} | {rss} | {knn} | {notes} |")
