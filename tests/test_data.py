@@ -119,3 +119,12 @@ def test_batch_returns_nchw_uint8_in_requested_order():
     b = ds.batch(np.array([3, 0, 2]))
     assert b.shape == (3, 3, 2, 2) and b.dtype.is_floating_point is False
     assert np.array_equal(b[0].permute(1, 2, 0).numpy(), x[3])
+
+
+def test_large_photos_cached_at_256_and_trained_at_224(tmp_path):
+    from selfsup.api import default_view_size
+
+    _save(tmp_path / "big" / "a.jpg", "RGB", (400, 300))
+    ds = load_images(tmp_path / "big", progress=False)
+    assert ds.images.shape[1:] == (256, 256, 3)
+    assert default_view_size(ds.image_size) == 224 and default_view_size(32) == 32

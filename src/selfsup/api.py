@@ -128,6 +128,11 @@ def as_image_dataset(data: str | os.PathLike | np.ndarray | ImageDataset, image_
     raise DataError(f"cannot use {type(data).__name__} as data; pass a path, a uint8 array or an ImageDataset")
 
 
+def default_view_size(stored: int) -> int:
+    """Train at the stored size for small images, at 224 px (the ImageNet recipe) for large ones."""
+    return stored if stored <= 64 else min(stored, 224)
+
+
 def build_encoder(encoder: str | nn.Module, image_size: int, **kwargs: Any) -> tuple[nn.Module, str, dict]:
     """Registry name or module -> (module, name to save, kwargs to rebuild)."""
     if isinstance(encoder, nn.Module):
@@ -153,7 +158,7 @@ def pretrain(data: str | os.PathLike | np.ndarray | ImageDataset, method: str = 
     Example: ``enc = selfsup.pretrain("photos/", method="byol", epochs=50); enc.embed(x)``.
     """
     ds = as_image_dataset(data, image_size, skip_corrupt=skip_corrupt)
-    size = image_size or ds.image_size
+    size = image_size or default_view_size(ds.image_size)
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     trainer_kwargs = _trainer_kwargs(trainer_kwargs)

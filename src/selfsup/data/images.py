@@ -29,6 +29,7 @@ from torch import Tensor
 
 from selfsup.data.errors import DataError
 
+MAX_DEFAULT_SIZE = 256  # cache side when the user names none: larger photos are cut down to this
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".ppm", ".pgm")
 _CACHE_VERSION = 1
 
@@ -107,8 +108,8 @@ def load_images(path: str | os.PathLike, image_size: int | None = None, split: s
     """Load a folder of images (any depth), an .npy/.npz array file, or a CIFAR-10 python folder.
 
     Folders: class sub-folders, when every image sits in one, become evaluation labels.
-    Images are converted to RGB and, if their sizes differ or ``image_size`` is given,
-    resized (short side) and centre-cropped to a square. The decoded result is cached
+    Images are converted to RGB and resized (short side) and centre-cropped to a square of
+    ``image_size``; by default the most common short side, at most 256. The decoded result is cached
     under ``cache_dir`` (default ``$SELFSUP_CACHE`` or ``~/.cache/selfsup``) and memory-mapped.
     ``split`` picks ``x_<split>`` arrays from an .npz and train/test batches of CIFAR-10.
     """
@@ -261,7 +262,7 @@ def _load_folder(root: Path, image_size: int | None, cache_dir: str | os.PathLik
         if not sizes:
             raise DataError(f"{root}: none of the sampled images could be read; check the files")
         (w, h), _ = sizes.most_common(1)[0]
-        image_size = min(w, h)
+        image_size = min(w, h, MAX_DEFAULT_SIZE)
     cache_root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     key = _fingerprint(files, root, image_size)
     entry = cache_root / key
