@@ -49,6 +49,12 @@ def test_pretrain_evaluate_embed_end_to_end(tmp_path, labelled_folder, capsys):
     assert main(["embed", str(run / "encoder.safetensors"), str(labelled_folder), "--out", str(emb)]) == 0
     assert np.load(emb).shape == (24, 16)
 
+    pq = pytest.importorskip("pyarrow.parquet")
+    assert main(["embed", str(run), str(labelled_folder), "--out", str(tmp_path / "z.parquet")]) == 0
+    table = pq.read_table(tmp_path / "z.parquet")
+    assert table.num_rows == 24 and table.column("label").to_pylist()[:2] == [0, 0]
+    assert np.allclose(np.array(table.column("embedding").to_pylist()), np.load(emb), atol=1e-6)
+
 
 def test_unknown_config_key_is_named(tmp_path, labelled_folder, capsys):
     code = main(["pretrain", str(labelled_folder), "--config", str(_cfg(tmp_path)), "--run-dir",

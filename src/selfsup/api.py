@@ -221,6 +221,12 @@ def pretrain_from_config(cfg: dict[str, Any]) -> PretrainedEncoder:
     ds = as_image_dataset(path, image_size, **data)
     if ds.summary:
         print(f"selfsup: {ds.summary}")
+    if cfg.get("run_dir"):  # the resolved config beside the run, once the data is known to load
+        import yaml
+
+        run = Path(cfg["run_dir"])
+        run.mkdir(parents=True, exist_ok=True)
+        (run / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     preset = views_cfg.pop("preset", None)
     return pretrain(ds, meth.pop("name", "simclr"), enc.pop("name", "small_cnn"), views=preset,
                     image_size=image_size, encoder_kwargs=enc, method_kwargs=meth, run_dir=cfg.get("run_dir"),

@@ -103,10 +103,6 @@ def cmd_pretrain(a: argparse.Namespace) -> int:
         method = (cfg.get("method") or {}).get("name", "simclr")
         cfg["run_dir"] = str(Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{method}")
     run = Path(cfg["run_dir"])
-    run.mkdir(parents=True, exist_ok=True)
-    import yaml
-
-    (run / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     enc = pretrain_from_config(cfg)
     print(f"selfsup: saved {enc} to {run / 'encoder.safetensors'}")
     return 0
