@@ -37,7 +37,8 @@ class NTXentLoss(nn.Module):
         local = torch.arange(n_local, device=z1.device) + offset
         self_idx = torch.cat([local, local + n])
         pos_idx = torch.cat([local + n, local])
-        logits = logits.masked_fill(F.one_hot(self_idx, 2 * n).bool(), float("-inf"))
+        rows = torch.arange(len(anchors), device=z1.device)
+        logits = logits.index_put((rows, self_idx), logits.new_tensor(float("-inf")))  # drop s_ii
         loss = F.cross_entropy(logits, pos_idx)
         with torch.no_grad():
             acc = (logits.argmax(1) == pos_idx).float().mean()

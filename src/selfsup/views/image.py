@@ -191,6 +191,7 @@ def _saturation(x: Tensor, f: Tensor) -> Tensor:
 
 
 _RGB2YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+_YIQ2RGB = torch.linalg.inv(_RGB2YIQ)
 
 
 def _hue(x: Tensor, h: Tensor) -> Tensor:
@@ -201,8 +202,7 @@ def _hue(x: Tensor, h: Tensor) -> Tensor:
     rot = torch.zeros(h.shape[0], 3, 3, device=x.device, dtype=x.dtype)
     rot[:, 0, 0] = 1
     rot[:, 1, 1], rot[:, 1, 2], rot[:, 2, 1], rot[:, 2, 2] = cos, -sin, sin, cos
-    fwd = _RGB2YIQ.to(x.device, x.dtype)
-    m = torch.linalg.inv(fwd) @ rot @ fwd  # (B, 3, 3): rgb -> yiq -> rotate chroma -> rgb
+    m = _YIQ2RGB.to(x.device, x.dtype) @ rot @ _RGB2YIQ.to(x.device, x.dtype)  # rgb -> yiq -> rotate chroma -> rgb
     b, c, hh, ww = x.shape
     return torch.bmm(m, x.reshape(b, c, hh * ww)).view(b, c, hh, ww).clamp_(0, 1)
 
