@@ -1,0 +1,93 @@
+"""Beyond accuracy: retrieval, clustering, anomaly detection and a misclassification finder on embeddings."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from selfsup.data.errors import DataError
+
+
+def _cosine_neighbours(query: np.ndarray, base: np.ndarray, k: int,
+                       exclude_self: bool) -> tuple[np.ndarray, np.ndarray]:
+    q = F.normalize(torch.as_tensor(np.asarray(query), dtype=torch.float32), dim=1)
+    b = F.normalize(torch.as_tensor(np.asarray(base), dtype=torch.float32), dim=1)
+    sim = q @ b.T
+    if exclude_self:
+        sim.fill_diagonal_(float("-inf"))
+    top, idx = sim.topk(min(k, sim.shape[1] - int(exclude_self)), dim=1)
+    return top.numpy(), idx.numpy()
+
+
+def recall_at_k(z: np.ndarray, labels: np.ndarray, ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
+    """Fraction of queries with a same-label item among their k nearest others (cosine)."""
+    y = np.asarray(labels)
+    _, idx = _cosine_neighbours(z, z, max(ks), exclude_self=True)
+    hit = y[idx] == y[:, None]
+    return {f"recall@{k}": float(hit[:, :k].any(1).mean()) for k in ks}
+
+
+def map_at_r(z: np.ndarray, labels: np.ndarray) -> float:
+    """Mean average precision at R (Musgrave et al. 2020): R = number of other items of the query's class."""
+    y = np.asarray(labels)
+    counts = {c: int((y == c).sum()) - 1 for c in np.unique(y)}
+    r_max = max(counts.values())
+    if r_max < 1:
+        raise DataError("mAP@R needs at least two samples in some class")
+    _, idx = _cosine_neighbours(z, z, r_max, exclude_self=True)
+    scores = []
+    for i, c in enumerate(y):
+        r = counts[c]
+        if r < 1:
+            continue
+        rel = (y[idx[i, :r]] == c).astype(float)
+        precision_at = np.cumsum(rel) / np.arange(1, r + 1)
+        scores.append(float((precision_at * rel).sum() / r))
+    return float(np.mean(scores))
+
+
+def kmeans_scores(z: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """k-means (k = number of classes) on normalised embeddings, scored by NMI and ARI."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    y = np.asarray(labels)
+    x = F.normalize(torch.as_tensor(np.asarray(z), dtype=torch.float32), dim=1).numpy()
+    pred = KMeans(n_clusters=len(np.unique(y)), n_init=10, random_state=seed).fit_predict(x)
+    return {"nmi": float(normalized_mutual_info_score(y, pred)), "ari": float(adjusted_rand_score(y, pred))}
+
+
+def anomaly_auroc(train_z: np.ndarray, train_y: np.ndarray, test_z: np.ndarray, test_y: np.ndarray,
+                  k: int = 5) -> dict[str, float]:
+    """One class at a time is the anomaly: score test samples by mean cosine distance to their k nearest
+    normal training samples; AUROC per held-out class and the mean."""
+    from sklearn.metrics import roc_auc_score
+
+    tr_y, te_y = np.asarray(train_y), np.asarray(test_y)
+    out: dict[str, float] = {}
+    for c in np.unique(tr_y):
+        normal = tr_y != c
+        if not (te_y == c).any() or (te_y == c).all():
+            continue
+        sim, _ = _cosine_neighbours(test_z, np.asarray(train_z)[normal], k, exclude_self=False)
+        out[f"class_{c}"] = float(roc_auc_score(te_y == c, 1 - sim.mean(1)))
+    if not out:
+        raise DataError("anomaly AUROC needs a test set with both held-out and normal samples")
+    out["mean"] = float(np.mean(list(out.values())))
+    return out
+
+
+def misclassified(train_z: np.ndarray, train_y: np.ndarray, test_z: np.ndarray, test_y: np.ndarray,
+                  k: int = 10) -> list[dict[str, float]]:
+    """Test samples whose label disagrees with the majority of their k nearest training neighbours,
+    most confident disagreement first (as AstroM³ uses to find mislabelled objects)."""
+    tr_y, te_y = np.asarray(train_y), np.asarray(test_y)
+    _, idx = _cosine_neighbours(test_z, train_z, k, exclude_self=False)
+    found = []
+    for i, row in enumerate(tr_y[idx]):
+        values, counts = np.unique(row, return_counts=True)
+        vote, share = values[counts.argmax()], counts.max() / len(row)
+        if vote != te_y[i]:
+            found.append({"index": i, "label": int(te_y[i]), "neighbours_say": int(vote), "agreement": float(share)})
+    return sorted(found, key=lambda r: -r["agreement"])
