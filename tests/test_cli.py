@@ -44,6 +44,14 @@ def test_pretrain_evaluate_embed_end_to_end(tmp_path, labelled_folder, capsys):
     res = json.loads(out.read_text())
     assert set(res["knn"]) == {"0.5", "1"} and len(res["knn"]["0.5"]["runs"]) == 2
     assert "| knn |" in capsys.readouterr().out
+    assert main(["evaluate", str(run), "--train", str(labelled_folder), "--test", str(labelled_folder),
+                 "--fractions", "1", "--metrics", "all", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert {"knn", "linear", "retrieval", "clustering", "anomaly", "misclassified", "diagnostics"} <= set(res)
+    assert 0 <= res["retrieval"]["map@r"] <= 1 and "nmi" in res["clustering"]
+    assert main(["evaluate", str(run), "--train", str(labelled_folder), "--test", str(labelled_folder),
+                 "--metrics", "knn,accuracy"]) == 2
+    assert "unknown metric(s) accuracy" in capsys.readouterr().err
 
     emb = tmp_path / "z.npy"
     assert main(["embed", str(run / "encoder.safetensors"), str(labelled_folder), "--out", str(emb)]) == 0

@@ -15,7 +15,8 @@ from torch import Tensor, nn
 from selfsup.config import ConfigError, check_keys
 from selfsup.data import DataError, ImageDataset, load_images
 from selfsup.encoders import ENCODERS, create_encoder, wrap_module
-from selfsup.evaluate import evaluate_embeddings
+from selfsup.evaluate import PROTOCOLS, evaluate_embeddings
+from selfsup.evaluate.protocol import EXTRA_METRICS, evaluate_beyond_accuracy
 from selfsup.methods import METHODS, create_method
 from selfsup.train import Callback, TrainConfig, Trainer
 from selfsup.views import IMAGENET_MEAN, IMAGENET_STD, MultiView, Preprocess, image_views
@@ -192,13 +193,27 @@ def _trainer_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 def evaluate(encoder: PretrainedEncoder, train: Any, test: Any, fractions: Sequence[float] = (0.01, 0.1, 1.0),
              seeds: Sequence[int] = (0, 1, 2), **kwargs: Any) -> dict[str, Any]:
-    """Embed labelled train/test images and run the kNN + linear protocol (see ``evaluate_embeddings``)."""
+    """Embed labelled train/test images and run the kNN + linear protocol (see ``evaluate_embeddings``).
+
+    ``metrics=[...]`` picks from knn, linear, retrieval, clustering, anomaly, misclassified, diagnostics.
+    """
     tr, te = as_image_dataset(train, encoder.preprocess.size), as_image_dataset(test, encoder.preprocess.size)
     for name, d in (("train", tr), ("test", te)):
         if not d.has_labels:
             raise DataError(f"{d.origin}: the {name} data has no labels; use class sub-folders or an array file "
                             "with labels")
-    return evaluate_embeddings(encoder.embed(tr), tr.labels, encoder.embed(te), te.labels, fractions, seeds, **kwargs)
+    metrics = list(kwargs.pop("metrics", ()))
+    unknown = [m for m in metrics if m not in (*PROTOCOLS, *EXTRA_METRICS)]
+    if unknown:  # before the (slow) embedding
+        raise DataError(f"unknown metric(s) {', '.join(unknown)}; choose from "
+                        f"{', '.join((*PROTOCOLS, *EXTRA_METRICS))}")
+    ztr, zte = encoder.embed(tr), encoder.embed(te)
+    protocols = [m for m in metrics if m in PROTOCOLS] if metrics else list(kwargs.pop("protocols", PROTOCOLS))
+    results = evaluate_embeddings(ztr, tr.labels, zte, te.labels, fractions, seeds, protocols=protocols, **kwargs)
+    extra = [m for m in metrics if m not in PROTOCOLS]
+    if extra:
+        results.update(evaluate_beyond_accuracy(ztr, tr.labels, zte, te.labels, extra))
+    return results
 
 
 def pretrain_from_config(cfg: dict[str, Any]) -> PretrainedEncoder:

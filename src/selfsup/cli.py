@@ -54,7 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--test", required=True, help="labelled test images")
     ev.add_argument("--fractions", default="0.01,0.1,1", help="label fractions (default 0.01,0.1,1)")
     ev.add_argument("--seeds", default="0,1,2", help="seeds for the label draws (default 0,1,2)")
-    ev.add_argument("--protocols", default="knn,linear")
+    ev.add_argument("--metrics", default="knn,linear",
+                    help="comma list of knn, linear, retrieval, clustering, anomaly, misclassified, diagnostics, "
+                         "or all (default knn,linear)")
     ev.add_argument("--out", help="write results JSON here (default: beside the encoder)")
 
     em = sub.add_parser("embed", help="write embeddings of data with a pretrained encoder")
@@ -113,8 +115,13 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     from selfsup.evaluate import format_results
 
     enc = load(a.encoder)
-    res = evaluate(enc, a.train, a.test, _floats(a.fractions), [int(s) for s in _floats(a.seeds)],
-                   protocols=[p.strip() for p in a.protocols.split(",")])
+    from selfsup.evaluate import PROTOCOLS
+    from selfsup.evaluate.protocol import EXTRA_METRICS
+
+    metrics = [m.strip() for m in a.metrics.split(",") if m.strip()]
+    if metrics == ["all"]:
+        metrics = [*PROTOCOLS, *EXTRA_METRICS]
+    res = evaluate(enc, a.train, a.test, _floats(a.fractions), [int(s) for s in _floats(a.seeds)], metrics=metrics)
     out = Path(a.out) if a.out else (Path(a.encoder) if Path(a.encoder).is_dir() else Path(a.encoder).parent) \
         / "evaluation.json"
     out.write_text(json.dumps(res, indent=2))

@@ -86,3 +86,36 @@ def format_results(results: dict[str, Any], title: str = "") -> str:
                      for f in fracs]
             lines.append(f"| {p} | " + " | ".join(cells) + " |")
     return "\n".join(line for line in lines if line)
+
+
+EXTRA_METRICS = ("retrieval", "clustering", "anomaly", "misclassified", "diagnostics")
+
+
+def evaluate_beyond_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
+                             metrics: Sequence[str] = EXTRA_METRICS, seed: int = 0) -> dict[str, Any]:
+    """Retrieval (recall@k, mAP@R on test), k-means NMI/ARI (test), anomaly AUROC (one class held out),
+    the misclassification finder, and representation diagnostics (train), as one JSON-ready dict."""
+    from selfsup.evaluate.diagnostics import diagnose
+    from selfsup.evaluate.retrieval import anomaly_auroc, kmeans_scores, map_at_r, misclassified, recall_at_k
+
+    unknown = [m for m in metrics if m not in EXTRA_METRICS]
+    if unknown:
+        valid = ", ".join((*PROTOCOLS, *EXTRA_METRICS))
+        raise DataError(f"unknown metric(s) {', '.join(unknown)}; choose from {valid}")
+    train_x, train_y = _check("train", train_x, train_y)
+    test_x, test_y = _check("test", test_x, test_y)
+    out: dict[str, Any] = {}
+    if "retrieval" in metrics:
+        out["retrieval"] = {**recall_at_k(test_x, test_y), "map@r": map_at_r(test_x, test_y)}
+    if "clustering" in metrics:
+        out["clustering"] = kmeans_scores(test_x, test_y, seed)
+    if "anomaly" in metrics:
+        out["anomaly"] = anomaly_auroc(train_x, train_y, test_x, test_y)
+    if "misclassified" in metrics:
+        found = misclassified(train_x, train_y, test_x, test_y)
+        out["misclassified"] = {"count": len(found), "fraction": len(found) / len(test_x), "top": found[:50]}
+    if "diagnostics" in metrics:
+        rng = np.random.default_rng(seed)
+        sample = train_x[rng.choice(len(train_x), size=min(len(train_x), 4096), replace=False)]
+        out["diagnostics"] = diagnose(sample)
+    return out
