@@ -129,3 +129,25 @@ def test_collapse_alarm_fires_on_collapse_and_stays_silent_on_healthy_run():
                          method_kwargs=TINY_SIMCLR, max_steps=3, batch_size=16, progress=False, callbacks=[healthy])
     assert len(healthy.history) == 3 and not healthy.alarms
     assert healthy.history[0]["rankme"] > 2 and torch.isfinite(torch.tensor(healthy.history[-1]["uniformity"]))
+
+
+def test_online_linear_probe_learns_and_logs_to_metrics(tmp_path):
+    from selfsup.data import ImageDataset
+    from selfsup.evaluate import OnlineLinearProbe
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 64)
+    x = np.where(y[:, None, None, None] == 0, rng.integers(0, 60, (128, 16, 16, 3)),
+                 rng.integers(180, 255, (128, 16, 16, 3))).astype(np.uint8)  # dark vs bright images
+    probe = OnlineLinearProbe(y, lr=0.05)
+    enc = selfsup.create_encoder("small_cnn", **TINY_ENCODER)
+    before = [p.clone() for p in enc.parameters()]
+    selfsup.Trainer(max_steps=40, batch_size=32, progress=False, log_every=10, lr=0.0, precision="fp32",
+                    callbacks=[probe]).fit(selfsup.create_method("simclr", enc, **TINY_SIMCLR),
+                                           ImageDataset.from_arrays(x, y), selfsup.image_views("simclr", 16),
+                                           run_dir=tmp_path)
+    rows = (tmp_path / "metrics.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    accs = [float(r.split(",")[header.index("online_probe_acc")]) for r in rows[1:]]
+    assert len(accs) == 4 and accs[-1] > 0.8 and accs[-1] > accs[0]
+    assert all(torch.equal(a, b) for a, b in zip(before, enc.parameters(), strict=True))  # lr 0: probe only

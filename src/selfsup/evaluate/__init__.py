@@ -3,9 +3,28 @@
 from selfsup.evaluate.diagnostics import CollapseMonitor, alignment, diagnose, embedding_std, rankme, uniformity
 from selfsup.evaluate.knn import knn_accuracy, knn_predict
 from selfsup.evaluate.linear import linear_probe_accuracy
+from selfsup.evaluate.online import OnlineLinearProbe
 from selfsup.evaluate.protocol import PROTOCOLS, balanced_subset, evaluate_embeddings, format_results
 from selfsup.evaluate.retrieval import anomaly_auroc, kmeans_scores, map_at_r, misclassified, recall_at_k
 
-__all__ = ["PROTOCOLS", "CollapseMonitor", "alignment", "anomaly_auroc", "balanced_subset", "diagnose",
-           "embedding_std", "evaluate_embeddings", "format_results", "kmeans_scores", "knn_accuracy", "knn_predict",
-           "linear_probe_accuracy", "map_at_r", "misclassified", "rankme", "recall_at_k", "uniformity"]
+__all__ = [
+           "PROTOCOLS",
+           "CollapseMonitor",
+           "OnlineLinearProbe",
+           "alignment",
+           "anomaly_auroc",
+           "balanced_subset",
+           "diagnose",
+           "embedding_std",
+           "evaluate_embeddings",
+           "format_results",
+           "kmeans_scores",
+           "knn_accuracy",
+           "knn_predict",
+           "linear_probe_accuracy",
+           "map_at_r",
+           "misclassified",
+           "rankme",
+           "recall_at_k",
+           "uniformity",
+]

@@ -104,6 +104,7 @@ class TrainState:
     method: Method
     run_dir: Path | None
     outputs: dict[str, Tensor] = field(default_factory=dict)
+    indices: np.ndarray | None = None  # this process's sample indices in the step's batch
 
 
 class Callback:
@@ -267,10 +268,10 @@ class Trainer:
             dt = time.perf_counter() - t_step
             rate = cfg.batch_size / dt if rate == 0 else 0.9 * rate + 0.1 * cfg.batch_size / dt
             last_loss, seen = loss_value, seen + cfg.batch_size
-            acc.add(loss_value, out)
-            state.step, state.epoch, state.lr, state.outputs = step + 1, epoch, lr, out
+            state.step, state.epoch, state.lr, state.outputs, state.indices = step + 1, epoch, lr, out, idx
             for cb in self.callbacks:
-                cb.on_step_end(state)
+                cb.on_step_end(state)  # may add scalar logs to ``out``; they reach metrics.csv
+            acc.add(loss_value, out)
             bar.update(loss_value, rate, epoch)
             if (step + 1) % cfg.log_every == 0 or step + 1 == total:
                 row = {"step": step + 1, "epoch": epoch, "lr": lr, "images_per_s": rate,
