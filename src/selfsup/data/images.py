@@ -70,10 +70,6 @@ class ImageDataset:
         rows[order] = self.images[indices[order]]
         return torch.from_numpy(rows).permute(0, 3, 1, 2)
 
-    def subset(self, indices: np.ndarray) -> ImageDataset:
-        return ImageDataset(np.asarray(self.images[indices]), self.labels[indices], self.class_names,
-                            f"{self.origin}[subset]")
-
     @classmethod
     def from_arrays(cls, images: np.ndarray, labels: np.ndarray | None = None, origin: str = "arrays",
                     class_names: Sequence[str] = ()) -> ImageDataset:

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from selfsup.encoders.cnn import SmallCNN
@@ -100,15 +99,5 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-@torch.no_grad()
-def probe_out_dim(module: nn.Module, example: Tensor) -> int:
-    """Run one forward pass to learn a module's output width."""
-    was = module.training
-    module.eval()
-    out = module(example[:2]).flatten(1).shape[1]
-    module.train(was)
-    return out
-
-
 __all__ = ["ENCODERS", "ResNet", "SmallCNN", "VisionTransformer", "WrappedEncoder", "count_parameters",
-           "create_encoder", "probe_out_dim", "resnet18", "resnet50", "vit_tiny", "wrap_module"]
+           "create_encoder", "resnet18", "resnet50", "vit_tiny", "wrap_module"]

@@ -22,7 +22,6 @@ class Method(nn.Module):
     """
 
     default_views: str = "simclr"
-    min_views: int = 2
     #: trainer settings the paper used, applied by ``pretrain`` when the user picks no optimizer
     recommended_trainer: dict = {}  # noqa: RUF012 - read-only class constant
 

@@ -323,10 +323,13 @@ def _describe(arch: dict[str, Any]) -> str:
 
 
 class _Accumulator:
-    """Means of the loss and scalar logs since the last flush."""
+    """Means of the loss and scalar logs since the last flush.
+
+    Logs stay tensors until ``flush`` so a GPU step does not wait on them.
+    """
 
     def __init__(self) -> None:
-        self.sums: dict[str, float] = {}
+        self.sums: dict[str, Tensor | float] = {}
         self.count = 0
 
     def add(self, loss: float, out: dict[str, Tensor]) -> None:
@@ -334,10 +337,10 @@ class _Accumulator:
         self.sums["loss"] = self.sums.get("loss", 0.0) + loss
         for k, v in out.items():
             if k != "loss" and isinstance(v, Tensor) and v.numel() == 1:
-                self.sums[k] = self.sums.get(k, 0.0) + float(v)
+                self.sums[k] = self.sums.get(k, 0.0) + v.detach().float()
 
     def flush(self) -> dict[str, float]:
-        out = {k: v / max(1, self.count) for k, v in self.sums.items()}
+        out = {k: float(v) / max(1, self.count) for k, v in self.sums.items()}
         self.sums, self.count = {}, 0
         return out
 
