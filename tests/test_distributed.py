@@ -14,10 +14,45 @@ N, D = 8, 6  # global batch, embedding width
 
 
 def _objectives():
+    from selfsup.objectives import (
+        DebiasedContrastiveLoss,
+        DecoupledContrastiveLoss,
+        DINOLoss,
+        InfoNCELoss,
+        MixedCorrelationLoss,
+        MultiViewInfoNCELoss,
+        RobustContrastiveLoss,
+        SwAVLoss,
+        VICRegLoss,
+        WhiteningMSELoss,
+    )
+    from selfsup.objectives.distributed import rank
+
+    def swav(a, b):
+        crit = SwAVLoss(0.1, epsilon=0.5)
+        return crit([a, b], [crit.codes(a), crit.codes(b)], [(1, 0), (0, 1)])[0]
+
+    def index(a):
+        return torch.arange(len(a)) + rank() * len(a)
+
+    queue = torch.randn(5, D, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     return {
         "ntxent": lambda a, b: NTXentLoss(0.3)(a, b)[0],
+        "ntxent_3_views": lambda a, b: NTXentLoss(0.3)(a, b, a * b)[0],
+        "dcl": lambda a, b: DecoupledContrastiveLoss(0.3)(a, b)[0],
+        "dclw": lambda a, b: DecoupledContrastiveLoss(0.3, "vmf")(a, b)[0],
+        "debiased": lambda a, b: DebiasedContrastiveLoss(0.5, 0.1)(a, b)[0],
+        "mv_infonce": lambda a, b: MultiViewInfoNCELoss(0.3)(a, b, a - b)[0],
+        "mv_dhel": lambda a, b: MultiViewInfoNCELoss(0.3, decoupled=True)(a, b, a - b)[0],
+        "moco": lambda a, b: InfoNCELoss(0.2)(a, b, queue)[0],
+        "isogclr": lambda a, b: RobustContrastiveLoss(N).double()(a, b, index=index(a))[0],
         "barlow": lambda a, b: BarlowTwinsLoss(0.05)(a, b)[0],
+        "vicreg": lambda a, b: VICRegLoss()(a, b)[0],
+        "wmse": lambda a, b: WhiteningMSELoss(w_size=N)(a, b)[0],
+        "mixed_barlow": lambda a, b: MixedCorrelationLoss()(a * b, a, b, torch.arange(len(a)), 0.3),
         "negcos": lambda a, b: NegativeCosineLoss()(a, b)[0],
+        "swav": swav,
+        "dino": lambda a, b: DINOLoss(D)([a, b], [b, a], [(1, 0), (0, 1)], 0.5)[0],
     }
 
 

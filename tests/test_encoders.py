@@ -38,12 +38,19 @@ def test_named_errors():
         create_encoder("resnet19")
     with pytest.raises(ValueError, match="multiple of patch_size"):
         create_encoder("vit_tiny", image_size=30, patch_size=4)
-    with pytest.raises(ValueError, match="ViT built for 32px"):
-        create_encoder("vit_tiny", image_size=32)(torch.randn(1, 3, 64, 64))
+    with pytest.raises(ValueError, match="multiple of 4"):
+        create_encoder("vit_tiny", image_size=32)(torch.randn(1, 3, 30, 30))
     with pytest.raises(ValueError, match="needs its output width"):
         wrap_module(torch.nn.Linear(3, 4))
     with pytest.raises(ValueError, match="unknown encoder library"):
         create_encoder("keras:resnet")
+
+
+def test_vit_takes_other_sizes_with_resized_positions():
+    vit = create_encoder("vit_tiny", image_size=32)
+    assert vit(torch.randn(2, 3, 16, 16)).shape == (2, 192)  # a multi-crop local view
+    full = vit.patch_tokens(torch.zeros(1, 3, 32, 32))
+    assert torch.allclose(full, vit.patch_embed.bias.view(1, 1, -1) + vit.pos_embed[:, 1:])
 
 
 def test_registry_is_listed():

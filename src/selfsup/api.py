@@ -19,7 +19,7 @@ from selfsup.evaluate import PROTOCOLS, evaluate_embeddings
 from selfsup.evaluate.protocol import EXTRA_METRICS, evaluate_beyond_accuracy
 from selfsup.methods import METHODS, create_method
 from selfsup.train import Callback, TrainConfig, Trainer
-from selfsup.views import IMAGENET_MEAN, IMAGENET_STD, MultiView, Preprocess, image_views
+from selfsup.views import IMAGENET_MEAN, IMAGENET_STD, Preprocess, image_views
 
 ENCODER_FILE = "encoder.safetensors"
 _FORMAT = "selfsup-encoder/1"
@@ -146,9 +146,9 @@ def build_encoder(encoder: str | nn.Module, image_size: int, **kwargs: Any) -> t
 
 
 def pretrain(data: str | os.PathLike | np.ndarray | ImageDataset, method: str = "simclr",
-             encoder: str | nn.Module = "small_cnn", *, views: str | MultiView | None = None,
-             image_size: int | None = None, n_views: int = 2,
-             scale: tuple[float, float] = (0.08, 1.0), mean: Sequence[float] = IMAGENET_MEAN,
+             encoder: str | nn.Module = "small_cnn", *, views: str | nn.Module | None = None,
+             image_size: int | None = None, n_views: int = 2, n_local: int = 0, local_size: int | None = None,
+             scale: tuple[float, float] | None = None, mean: Sequence[float] = IMAGENET_MEAN,
              std: Sequence[float] = IMAGENET_STD, encoder_kwargs: dict[str, Any] | None = None,
              method_kwargs: dict[str, Any] | None = None, run_dir: str | os.PathLike | None = None,
              resume: bool = True, callbacks: Sequence[Callback] = (), skip_corrupt: bool = False,
@@ -172,8 +172,8 @@ def pretrain(data: str | os.PathLike | np.ndarray | ImageDataset, method: str = 
     enc, enc_name, ekw = build_encoder(encoder, size, **dict(encoder_kwargs or {}))
     model = create_method(method, enc, **mkw)
     if views is None or isinstance(views, str):
-        views = image_views(views or model.default_views, size, n_views=n_views, scale=tuple(scale), mean=mean,
-                            std=std)
+        views = image_views(views or model.default_views, size, n_views=n_views, scale=tuple(scale) if scale else None,
+                            mean=mean, std=std, n_local=n_local, local_size=local_size)
     arch = {"method": method, "method_kwargs": json.dumps(mkw, sort_keys=True), "encoder": enc_name,
             "encoder_kwargs": json.dumps(ekw, sort_keys=True), "image_size": size}
     Trainer(cfg, callbacks).fit(model, ds, views, run_dir=run_dir, arch=arch, resume=resume)

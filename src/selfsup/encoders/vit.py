@@ -29,7 +29,8 @@ class Block(nn.Module):
 class VisionTransformer(nn.Module):
     """Patch embedding, class token, learned positions, ``depth`` blocks; returns the class token.
 
-    ``forward_tokens`` returns all tokens (for masked-image methods later).
+    ``patch_tokens`` and ``encode`` split the forward pass so masked-image methods (MAE) can
+    drop patches in between; ``forward_tokens`` returns all tokens.
     """
 
     def __init__(self, image_size: int = 224, patch_size: int = 16, in_channels: int = 3, dim: int = 192,
@@ -51,13 +52,33 @@ class VisionTransformer(nn.Module):
                 nn.init.trunc_normal_(m.weight, std=0.02)
                 nn.init.zeros_(m.bias)
 
-    def forward_tokens(self, x: Tensor) -> Tensor:
-        if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
-            raise ValueError(f"ViT built for {self.image_size}px input got {tuple(x.shape[-2:])}; "
-                             f"set the encoder's image_size or the views' size to match")
+    def patch_tokens(self, x: Tensor) -> Tensor:
+        """Patch embeddings plus their positions, (B, L, dim); no class token.
+
+        Inputs of another size (multi-crop local views) get bicubically resized positions.
+        """
         t = self.patch_embed(x).flatten(2).transpose(1, 2)
-        t = torch.cat([self.cls_token.expand(t.shape[0], -1, -1), t], 1) + self.pos_embed
-        return self.norm(self.blocks(t))
+        return t + self.positions(x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size)
+
+    def positions(self, rows: int, cols: int) -> Tensor:
+        pos = self.pos_embed[:, 1:]
+        side = self.image_size // self.patch_size
+        if (rows, cols) == (side, side):
+            return pos
+        grid = pos.reshape(1, side, side, -1).permute(0, 3, 1, 2)
+        grid = F.interpolate(grid, size=(rows, cols), mode="bicubic", align_corners=False)
+        return grid.permute(0, 2, 3, 1).reshape(1, rows * cols, -1)
+
+    def encode(self, patches: Tensor) -> Tensor:
+        """Class token + the given patch tokens through the blocks; (B, 1 + L', dim)."""
+        cls = (self.cls_token + self.pos_embed[:, :1]).expand(patches.shape[0], -1, -1)
+        return self.norm(self.blocks(torch.cat([cls, patches], 1)))
+
+    def forward_tokens(self, x: Tensor) -> Tensor:
+        if x.shape[-1] % self.patch_size or x.shape[-2] % self.patch_size:
+            raise ValueError(f"ViT with patch size {self.patch_size} got {tuple(x.shape[-2:])} px input; "
+                             f"use a size that is a multiple of {self.patch_size}")
+        return self.encode(self.patch_tokens(x))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_tokens(x)[:, 0]

@@ -1,4 +1,7 @@
-"""Methods: named recipes that compose an encoder, heads and an objective."""
+"""Methods: named recipes that compose an encoder, heads and an objective.
+
+Each lives in one short file; ``METHODS`` maps the names the CLI and ``pretrain`` accept.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,50 @@ from torch import nn
 from selfsup.methods.barlow_twins import BarlowTwins
 from selfsup.methods.base import EMATeacher, Method
 from selfsup.methods.byol import BYOL
+from selfsup.methods.dcl import DCL, DCLW
+from selfsup.methods.debiased import DebiasedCL
+from selfsup.methods.dino import DINO
+from selfsup.methods.directpred import DirectPred
+from selfsup.methods.hpm import HPM
+from selfsup.methods.isogclr import ISogCLR
+from selfsup.methods.mae import MAE
+from selfsup.methods.mixed_barlow import MixedBarlowTwins
+from selfsup.methods.moco import MoCoV2, MoCoV3
+from selfsup.methods.multiview import MVDHEL, MVInfoNCE
+from selfsup.methods.nnclr import NNCLR
 from selfsup.methods.simclr import SimCLR
+from selfsup.methods.simsiam import SimSiam
+from selfsup.methods.swav import SwAV
+from selfsup.methods.vicreg import VICReg
+from selfsup.methods.wmse import WMSE
 
-METHODS: dict[str, type[Method]] = {"simclr": SimCLR, "byol": BYOL, "barlow_twins": BarlowTwins}
+METHODS: dict[str, type[Method]] = {
+    # contrastive
+    "simclr": SimCLR,
+    "moco_v2": MoCoV2,
+    "moco_v3": MoCoV3,
+    "nnclr": NNCLR,
+    "dcl": DCL,
+    "dclw": DCLW,
+    "debiased": DebiasedCL,
+    "mv_infonce": MVInfoNCE,
+    "mv_dhel": MVDHEL,
+    "isogclr": ISogCLR,
+    # non-contrastive
+    "byol": BYOL,
+    "simsiam": SimSiam,
+    "directpred": DirectPred,
+    "barlow_twins": BarlowTwins,
+    "mixed_barlow_twins": MixedBarlowTwins,
+    "vicreg": VICReg,
+    "wmse": WMSE,
+    # clustering / self-distillation
+    "swav": SwAV,
+    "dino": DINO,
+    # masked image modelling (ViT encoders)
+    "mae": MAE,
+    "hpm": HPM,
+}
 
 
 def create_method(name: str, encoder: nn.Module, **kwargs: Any) -> Method:
@@ -21,4 +65,4 @@ def create_method(name: str, encoder: nn.Module, **kwargs: Any) -> Method:
     return METHODS[name](encoder, **kwargs)
 
 
-__all__ = ["BYOL", "METHODS", "BarlowTwins", "EMATeacher", "Method", "SimCLR", "create_method"]
+__all__ = ["METHODS", "EMATeacher", "Method", "create_method", *(c.__name__ for c in METHODS.values())]

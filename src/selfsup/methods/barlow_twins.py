@@ -5,12 +5,15 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from selfsup.heads import MLPHead
-from selfsup.methods.base import Method, Params
+from selfsup.methods.base import Method, Params, cross_view_pairs, encode_views
 from selfsup.objectives import BarlowTwinsLoss
 
 
 class BarlowTwins(Method):
-    """z = g(f(x)) for two views; the cross-correlation of z1 and z2 is pushed towards identity."""
+    """z = g(f(x)) for two views; the cross-correlation of z1 and z2 is pushed towards identity.
+
+    With more views, the loss is averaged over (view, global view) pairs.
+    """
 
     default_views = "byol"
     recommended_trainer = {"optimizer": "lars", "base_lr": 0.3}  # noqa: RUF012
@@ -22,6 +25,13 @@ class BarlowTwins(Method):
         self.criterion = BarlowTwinsLoss(lambda_offdiag)
 
     def forward(self, views: list[Tensor], params: list[Params] | None = None) -> dict[str, Tensor]:
-        h1, h2 = self.encoder(views[0]), self.encoder(views[1])
-        loss, logs = self.criterion(self.projector(h1), self.projector(h2))
-        return {"loss": loss, "embedding": h1.detach(), **logs}
+        h = encode_views(self.encoder, views)
+        z = encode_views(self.projector, h)
+        pairs = [(s, t) for s, t in cross_view_pairs(views) if s > t]  # one term per pair
+        losses = [self.criterion(z[t], z[s]) for s, t in pairs]
+        out = {"loss": sum(loss for loss, _ in losses) / len(pairs), "embedding": h[0].detach(), **losses[0][1]}
+        return self.regularise(views, z, out)
+
+    def regularise(self, views: list[Tensor], z: list[Tensor], out: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Hook for variants that add a term (Mixed Barlow Twins)."""
+        return out

@@ -34,8 +34,53 @@ class Method(nn.Module):
     def forward(self, views: list[Tensor], params: list[Params] | None = None) -> dict[str, Tensor]:
         raise NotImplementedError
 
+    def setup(self, num_samples: int) -> None:
+        """Called by the trainer before training or resuming, with the dataset size.
+
+        Methods that keep per-sample state (iSogCLR's temperatures) allocate it here.
+        """
+
     def on_step_end(self, step: int, total_steps: int) -> None:
-        """Called after each optimiser step (EMA updates, schedules)."""
+        """Called after each optimiser step (EMA updates, queues, schedules)."""
+
+
+def encode_views(module: nn.Module, views: list[Tensor]) -> list[Tensor]:
+    """Run ``module`` once per run of same-shaped views (their batches concatenated), one output per view.
+
+    Multi-crop views come as 2 global crops followed by smaller local crops: two forward
+    passes instead of one per view, and larger matrix products for the CPU.
+    """
+    outs: list[Tensor] = []
+    start = 0
+    while start < len(views):
+        end = start + 1
+        while end < len(views) and views[end].shape == views[start].shape:
+            end += 1
+        group = views[start:end]
+        y = module(torch.cat(group) if len(group) > 1 else group[0])
+        outs.extend(y.chunk(len(group)) if len(group) > 1 else [y])
+        start = end
+    return outs
+
+
+def num_global(views: list[Tensor]) -> int:
+    """How many leading views share the first view's shape: the global crops of a multi-crop set."""
+    n = 1
+    while n < len(views) and views[n].shape == views[0].shape:
+        n += 1
+    return n
+
+
+def cross_view_pairs(views: list[Tensor]) -> list[tuple[int, int]]:
+    """``(student, target)`` view indices: every view predicts every other global view.
+
+    Two views give ``[(0, 1), (1, 0)]``, the symmetric loss; with multi-crop, local views
+    are students only (Caron et al. 2020).
+    """
+    g = min(num_global(views), 2) if len(views) > 2 else len(views)
+    if len(views) < 2:
+        raise ValueError(f"this method needs at least 2 views, got {len(views)}")
+    return [(s, t) for t in range(g) for s in range(len(views)) if s != t]
 
 
 class EMATeacher(nn.Module):

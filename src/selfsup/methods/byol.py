@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from selfsup.heads import MLPHead
-from selfsup.methods.base import EMATeacher, Method, Params
+from selfsup.methods.base import EMATeacher, Method, Params, cross_view_pairs, encode_views, num_global
 from selfsup.objectives import NegativeCosineLoss
 
 
@@ -28,13 +28,13 @@ class BYOL(Method):
         self.criterion = NegativeCosineLoss()
 
     def forward(self, views: list[Tensor], params: list[Params] | None = None) -> dict[str, Tensor]:
-        x1, x2 = views[0], views[1]
-        h1 = self.encoder(x1)
-        p1, p2 = self.predictor(self.projector(h1)), self.predictor(self.online(x2))
-        t1, t2 = self.target(x1), self.target(x2)
-        loss12, logs = self.criterion(p1, t2)
-        loss21, _ = self.criterion(p2, t1)
-        return {"loss": loss12 + loss21, "embedding": h1.detach(), **logs}
+        h = encode_views(self.encoder, views)
+        p = encode_views(self.predictor, encode_views(self.projector, h))
+        t = encode_views(self.target, views[: num_global(views)])
+        pairs = cross_view_pairs(views)
+        losses = [self.criterion(p[s], t[g]) for s, g in pairs]
+        loss = sum(loss for loss, _ in losses) * 2 / len(pairs)  # two views: the paper's symmetric sum
+        return {"loss": loss, "embedding": h[0].detach(), **losses[0][1]}
 
     def on_step_end(self, step: int, total_steps: int) -> None:
         self.target.update(self.online, step, total_steps)

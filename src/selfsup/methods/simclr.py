@@ -5,15 +5,16 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from selfsup.heads import MLPHead
-from selfsup.methods.base import Method, Params
+from selfsup.methods.base import Method, Params, encode_views
 from selfsup.objectives import NTXentLoss
 
 
 class SimCLR(Method):
-    """h = f(x); z = g(h); NT-Xent between the projections of two views.
+    """h = f(x); z = g(h); NT-Xent between the projections of the views (two or more).
 
     The default temperature 0.2 beat the paper's CIFAR value 0.5 on both short CPU runs we
     measured (Fashion-MNIST and CIFAR-10 subsets); pass 0.5 to reproduce the paper.
+    Subclasses (DCL, debiased, multi-view InfoNCE) keep this network and swap ``criterion``.
     """
 
     default_views = "simclr"
@@ -22,10 +23,13 @@ class SimCLR(Method):
                  temperature: float = 0.2) -> None:
         super().__init__(encoder)
         self.projector = MLPHead(encoder.out_dim, proj_hidden_dim, proj_dim)
-        self.criterion = NTXentLoss(temperature)
+        self.criterion: nn.Module = NTXentLoss(temperature)
 
     def forward(self, views: list[Tensor], params: list[Params] | None = None) -> dict[str, Tensor]:
-        x1, x2 = views[0], views[1]
-        h1, h2 = self.encoder(x1), self.encoder(x2)
-        loss, logs = self.criterion(self.projector(h1), self.projector(h2))
-        return {"loss": loss, "embedding": h1.detach(), **logs}
+        h = encode_views(self.encoder, views)
+        z = encode_views(self.projector, h)
+        loss, logs = self.contrast(z, params)
+        return {"loss": loss, "embedding": h[0].detach(), **logs}
+
+    def contrast(self, z: list[Tensor], params: list[Params] | None) -> tuple[Tensor, dict[str, Tensor]]:
+        return self.criterion(*z)

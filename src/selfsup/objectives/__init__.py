@@ -1,8 +1,35 @@
 """Objectives: plain modules, named tensors in, ``(scalar loss, dict of logs)`` out."""
 
-from selfsup.objectives.contrastive import NTXentLoss
+from selfsup.objectives.clustering import DINOLoss, SwAVLoss, sinkhorn
+from selfsup.objectives.contrastive import (
+    DebiasedContrastiveLoss,
+    DecoupledContrastiveLoss,
+    InfoNCELoss,
+    MultiViewInfoNCELoss,
+    NTXentLoss,
+    RobustContrastiveLoss,
+)
 from selfsup.objectives.distillation import NegativeCosineLoss
-from selfsup.objectives.distributed import gather
-from selfsup.objectives.redundancy import BarlowTwinsLoss
+from selfsup.objectives.distributed import all_reduce_mean, full_precision, gather
+from selfsup.objectives.redundancy import BarlowTwinsLoss, MixedCorrelationLoss, VICRegLoss, WhiteningMSELoss, whiten
 
-__all__ = ["BarlowTwinsLoss", "NTXentLoss", "NegativeCosineLoss", "gather"]
+__all__ = [
+    "BarlowTwinsLoss",
+    "DINOLoss",
+    "DebiasedContrastiveLoss",
+    "DecoupledContrastiveLoss",
+    "InfoNCELoss",
+    "MixedCorrelationLoss",
+    "MultiViewInfoNCELoss",
+    "NTXentLoss",
+    "NegativeCosineLoss",
+    "RobustContrastiveLoss",
+    "SwAVLoss",
+    "VICRegLoss",
+    "WhiteningMSELoss",
+    "all_reduce_mean",
+    "full_precision",
+    "gather",
+    "sinkhorn",
+    "whiten",
+]

@@ -203,6 +203,7 @@ class Trainer:
 
         if cfg.sync_batchnorm and world > 1:
             method = nn.SyncBatchNorm.convert_sync_batchnorm(method)
+        method.setup(n)
         method.to(device)
         memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         if cfg.channels_last:
@@ -240,10 +241,12 @@ class Trainer:
             idx = perm[it * cfg.batch_size:(it + 1) * cfg.batch_size][rank * local_bs:(rank + 1) * local_bs]
             x = data.batch(idx).to(device, non_blocking=True)
             gen.manual_seed(_view_seed(cfg.seed, step, rank))
+            torch.manual_seed(_view_seed(cfg.seed, step, rank) + 1)  # methods' own draws (masks, mixup) resume too
             with torch.no_grad():
                 made = views(x, gen)
             tensors = [v.contiguous(memory_format=memory_format) if v.ndim == 4 else v for v, _ in made]
-            params = [p for _, p in made]
+            index = torch.as_tensor(idx, device=device)
+            params = [{**p, "index": index} for _, p in made]  # which samples: for methods with per-sample state
             lr = warmup_cosine(step, total, warmup, base_lr, cfg.final_lr)
             for group in optimizer.param_groups:
                 group["lr"] = lr

@@ -94,29 +94,60 @@ def _recipe(size: int, jitter: tuple[float, float, float, float], blur: float, s
     return ViewPipeline(ops)
 
 
-PRESETS = ("simclr", "byol")
+PRESETS = ("simclr", "byol", "mae")
 
 
-def image_views(preset: str = "simclr", size: int = 32, n_views: int = 2, scale: tuple[float, float] = (0.08, 1.0),
-                mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> MultiView:
+def image_views(preset: str = "simclr", size: int = 32, n_views: int = 2, scale: tuple[float, float] | None = None,
+                mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD, n_local: int = 0,
+                local_size: int | None = None, local_scale: tuple[float, float] = (0.05, 0.14)) -> MultiView:
     """The published augmentation recipes, at CIFAR scale (size <= 64) or ImageNet scale.
 
     ``simclr``: crop, flip, colour jitter (0.4, 0.4, 0.4, 0.1 at small size; 0.8, 0.8,
     0.8, 0.2 at large), grayscale 0.2, blur 0.5 at large size only (Chen et al. 2020).
     ``byol``: jitter (0.4, 0.4, 0.2, 0.1); asymmetric blur (1.0 / 0.1) and solarisation
     (0 / 0.2) between the two views; no blur at small size (Grill et al. 2020).
+    ``mae``: crop (scale 0.2-1) and flip only (He et al. 2022).
+
+    Multi-crop (Caron et al. 2020): ``n_local`` extra views of ``local_size`` pixels (default
+    ``size * 96 / 224``, even) cropped at ``local_scale``, after the ``n_views`` global views;
+    global crops then default to scale (0.14, 1) instead of (0.08, 1).
     """
     small = size <= 64
+    if scale is None:
+        scale = (0.2, 1.0) if preset == "mae" else (0.14, 1.0) if n_local else (0.08, 1.0)
     if preset == "simclr":
         jit = (0.4, 0.4, 0.4, 0.1) if small else (0.8, 0.8, 0.8, 0.2)
-        pipes = [_recipe(size, jit, 0.0 if small else 0.5, 0.0, mean, std, scale)]
+        recipes = [(jit, 0.0 if small else 0.5, 0.0)]
     elif preset == "byol":
         jit = (0.4, 0.4, 0.2, 0.1)
-        pipes = [_recipe(size, jit, 0.0 if small else 1.0, 0.0, mean, std, scale),
-                 _recipe(size, jit, 0.0 if small else 0.1, 0.2, mean, std, scale)]
+        recipes = [(jit, 0.0 if small else 1.0, 0.0), (jit, 0.0 if small else 0.1, 0.2)]
+    elif preset == "mae":
+        pipe = ViewPipeline([RandomResizedCrop(size, scale=scale, hflip_p=0.5), Normalize(mean, std, inplace=True)])
+        if n_local:
+            raise ValueError("the mae preset has no multi-crop; set n_local=0")
+        return MultiView([pipe], n_views=n_views)
     else:
         raise ValueError(f"unknown view preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    return MultiView(pipes, n_views=n_views)
+    pipes = [_recipe(size, j, blur, sol, mean, std, scale) for j, blur, sol in recipes]
+    if not n_local:
+        return MultiView(pipes, n_views=n_views)
+    if n_local < 0:
+        raise ValueError(f"n_local must be >= 0, got {n_local}")
+    local_size = local_size or max(8, 2 * round(size * 96 / 224 / 2))
+    local = [_recipe(local_size, j, blur, sol, mean, std, local_scale) for j, blur, sol in recipes[:1]]
+    return MultiCrop(MultiView(pipes, n_views=n_views), MultiView(local, n_views=n_local))
+
+
+class MultiCrop(nn.Module):
+    """Global views then local views: ``[g_1, ..., g_G, l_1, ..., l_L]``."""
+
+    def __init__(self, global_views: MultiView, local_views: MultiView) -> None:
+        super().__init__()
+        self.global_views, self.local_views = global_views, local_views
+        self.n_views = global_views.n_views + local_views.n_views
+
+    def forward(self, x: Tensor, g: torch.Generator) -> list[tuple[Tensor, Params]]:
+        return self.global_views(x, g) + self.local_views(x, g)
 
 
 __all__ = [
@@ -126,6 +157,7 @@ __all__ = [
     "ColorJitter",
     "GaussianBlur",
     "ImageOp",
+    "MultiCrop",
     "MultiView",
     "Normalize",
     "Params",

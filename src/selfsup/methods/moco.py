@@ -1,0 +1,107 @@
+"""MoCo v2 — Chen et al. 2020, "Improved Baselines with Momentum Contrastive Learning";
+MoCo v3 — Chen, Xie & He 2021, "An Empirical Study of Training Self-Supervised Vision Transformers"."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from selfsup.heads import MLPHead
+from selfsup.methods.base import EMATeacher, Method, Params, cross_view_pairs, encode_views, num_global
+from selfsup.objectives import InfoNCELoss, gather
+
+
+class KeyQueue(nn.Module):
+    """A FIFO of past (normalised) keys, saved with the model so a resumed run keeps it."""
+
+    def __init__(self, size: int, dim: int) -> None:
+        super().__init__()
+        if size < 1:
+            raise ValueError(f"queue_size must be >= 1, got {size}")
+        self.register_buffer("keys", F.normalize(torch.randn(size, dim), dim=1))
+        self.register_buffer("ptr", torch.zeros((), dtype=torch.long))
+        self.register_buffer("seen", torch.zeros((), dtype=torch.long))
+        self._pending: Tensor | None = None
+
+    def push_later(self, keys: Tensor) -> None:
+        """Remember keys to enqueue after the backward pass (the loss graph still reads the queue)."""
+        self._pending = gather(F.normalize(keys.detach().float(), dim=1))
+
+    @torch.no_grad()
+    def flush(self) -> None:
+        if self._pending is None:
+            return
+        k, self._pending = self._pending[: len(self.keys)], None
+        idx = (self.ptr + torch.arange(len(k), device=k.device)) % len(self.keys)
+        self.keys[idx] = k.to(self.keys.dtype)
+        self.ptr.copy_((self.ptr + len(k)) % len(self.keys))
+        self.seen += len(k)
+
+    @property
+    def full(self) -> bool:
+        return bool(self.seen >= len(self.keys))
+
+
+class MoCoV2(Method):
+    """A query encoder and its momentum copy (the key encoder); InfoNCE against a queue of past keys.
+
+    The loss is symmetrised over the two views, as in lightly's and solo-learn's CIFAR
+    recipes; the key momentum is constant (0.99 suits short runs; the paper uses 0.999).
+    """
+
+    default_views = "simclr"
+
+    def __init__(self, encoder: nn.Module, proj_hidden_dim: int = 2048, proj_dim: int = 128,
+                 temperature: float = 0.2, queue_size: int = 4096, momentum: float = 0.99) -> None:
+        super().__init__(encoder)
+        self.projector = MLPHead(encoder.out_dim, proj_hidden_dim, proj_dim, batch_norm=False)
+        self.query = nn.Sequential(self.encoder, self.projector)
+        self.key = EMATeacher(self.query, base=momentum, final=momentum)
+        self.queue = KeyQueue(queue_size, proj_dim)
+        self.criterion = InfoNCELoss(temperature)
+
+    def forward(self, views: list[Tensor], params: list[Params] | None = None) -> dict[str, Tensor]:
+        h = encode_views(self.encoder, views)
+        q = encode_views(self.projector, h)
+        k = encode_views(self.key, views[: num_global(views)])
+        pairs = cross_view_pairs(views)
+        losses = [self.criterion(q[s], k[t], self.queue.keys.clone()) for s, t in pairs]
+        self.queue.push_later(torch.cat(k[:2]))
+        return {"loss": sum(loss for loss, _ in losses) / len(pairs), "embedding": h[0].detach(), **losses[0][1]}
+
+    def on_step_end(self, step: int, total_steps: int) -> None:
+        self.key.update(self.query, step, total_steps)
+        self.queue.flush()
+
+
+class MoCoV3(Method):
+    """Query = predictor(projector(encoder(x))), key = momentum projector(encoder(x)); in-batch InfoNCE.
+
+    No queue: negatives are the other (gathered) keys of the batch. The loss is scaled by
+    ``2 t`` and summed over both directions, as in the paper; momentum rises 0.99 -> 1.
+    """
+
+    default_views = "byol"
+    recommended_trainer = {"optimizer": "lars", "base_lr": 0.3}  # noqa: RUF012
+
+    def __init__(self, encoder: nn.Module, proj_hidden_dim: int = 4096, proj_dim: int = 256,
+                 pred_hidden_dim: int = 4096, temperature: float = 0.2, base_momentum: float = 0.99) -> None:
+        super().__init__(encoder)
+        self.projector = MLPHead(encoder.out_dim, proj_hidden_dim, proj_dim, num_layers=3, last_batch_norm=True)
+        self.predictor = MLPHead(proj_dim, pred_hidden_dim, proj_dim, num_layers=2, last_batch_norm=True)
+        self.online = nn.Sequential(self.encoder, self.projector)
+        self.target = EMATeacher(self.online, base=base_momentum)
+        self.criterion = InfoNCELoss(temperature, scale=2 * temperature)
+
+    def forward(self, views: list[Tensor], params: list[Params] | None = None) -> dict[str, Tensor]:
+        h = encode_views(self.encoder, views)
+        q = encode_views(self.predictor, encode_views(self.projector, h))
+        k = encode_views(self.target, views[: num_global(views)])
+        pairs = cross_view_pairs(views)
+        losses = [self.criterion(q[s], k[t]) for s, t in pairs]
+        loss = sum(loss for loss, _ in losses) * 2 / len(pairs)  # two views: the paper's sum of both directions
+        return {"loss": loss, "embedding": h[0].detach(), **losses[0][1]}
+
+    def on_step_end(self, step: int, total_steps: int) -> None:
+        self.target.update(self.online, step, total_steps)
