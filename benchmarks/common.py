@@ -56,3 +56,28 @@ def write_results(name: str, payload: dict[str, Any], markdown: str) -> Path:
     (out / f"{name}.json").write_text(json.dumps(payload, indent=2))
     (out / f"{name}.md").write_text(markdown + "\n")
     return out / f"{name}.json"
+
+
+TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184"
+
+
+def run_child(module: str, fn: str, tunables: bool = True, timeout: float = 3600, **kwargs: Any) -> dict[str, Any]:
+    """Run ``module.WORKERS[fn](**kwargs)`` in a fresh interpreter (clean peak RSS); its JSON result or the error."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    env.pop("GLIBC_TUNABLES", None)
+    if tunables:
+        env["GLIBC_TUNABLES"] = TUNABLES
+    here = str(Path(__file__).resolve().parent)
+    code = (f"import json,sys; sys.path.insert(0, {here!r}); import {module} as b; "
+            f"print('RESULT' + json.dumps(b.WORKERS[{fn!r}](**{kwargs!r})))")
+    try:
+        p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": [f"timed out after {timeout:.0f} s"]}
+    for line in p.stdout.splitlines():
+        if line.startswith("RESULT"):
+            return json.loads(line[6:])
+    return {"error": (p.stderr or p.stdout).strip().splitlines()[-1:] or ["no output"]}

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,8 +22,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from common import load_cifar10_jpeg, machine, write_results  # noqa: E402
+from common import run_child as common_run_child  # noqa: E402
 
-TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184"
 LR, MOMENTUM, WD, TEMP = 0.12, 0.9, 5e-4, 0.5  # the lightly recipe quoted in the issue
 
 
@@ -304,18 +302,7 @@ WORKERS = {f.__name__: f for f in (views_ours, views_kornia, views_lightly, step
 
 
 def run_child(fn: str, tunables: bool = True, timeout: float = 3600, **kwargs: Any) -> dict[str, Any]:
-    """Run one worker in a fresh interpreter; returns its JSON result (or the error)."""
-    env = dict(os.environ)
-    env.pop("GLIBC_TUNABLES", None)
-    if tunables:
-        env["GLIBC_TUNABLES"] = TUNABLES
-    code = (f"import json,sys; sys.path.insert(0, {str(HERE)!r}); import simclr_cifar10 as b; "
-            f"print('RESULT' + json.dumps(b.WORKERS[{fn!r}](**{kwargs!r})))")
-    p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout)
-    for line in p.stdout.splitlines():
-        if line.startswith("RESULT"):
-            return json.loads(line[6:])
-    return {"error": (p.stderr or p.stdout).strip().splitlines()[-1:] or ["no output"]}
+    return common_run_child("simclr_cifar10", fn, tunables, timeout, **kwargs)
 
 
 def _has(mod: str) -> bool:

@@ -240,3 +240,61 @@ def test_direct_predictor_is_set_from_the_correlation_eigenbasis():
     pred(f * 2)
     pred.update()  # EMA: F <- 0.3 F + 0.7 E[f f^T]
     assert torch.allclose(pred.correlation, 0.3 * corr + 0.7 * 4 * corr, rtol=1e-5)
+
+
+def test_swav_loss_is_swapped_cross_entropy():
+    from selfsup.objectives import SwAVLoss
+
+    g = torch.Generator().manual_seed(11)
+    s1, s2 = torch.randn(5, 4, generator=g, dtype=torch.float64), torch.randn(5, 4, generator=g, dtype=torch.float64)
+    q1, q2 = torch.softmax(torch.randn(5, 4, generator=g), 1).double(), torch.softmax(torch.randn(5, 4), 1).double()
+    t = 0.1
+    ref = 0.0
+    for scores, codes in ((s2, q1), (s1, q2)):  # view 2 predicts view 1's code and vice versa
+        for i in range(5):
+            logz = math.log(sum(math.exp(float(scores[i, k]) / t) for k in range(4)))
+            ref += -sum(float(codes[i, k]) * (float(scores[i, k]) / t - logz) for k in range(4)) / 5
+    loss, _ = SwAVLoss(t)([s1, s2], [q1, q2], [(1, 0), (0, 1)])
+    assert loss.item() == pytest.approx(ref / 2, rel=1e-9)
+
+
+def test_dino_loss_centres_and_sharpens_the_teacher():
+    from selfsup.objectives import DINOLoss
+
+    g = torch.Generator().manual_seed(12)
+    s1, s2, t1, t2 = (torch.randn(4, 3, generator=g, dtype=torch.float64) for _ in range(4))
+    crit = DINOLoss(3, student_temperature=0.1, center_momentum=0.9).double()
+    crit.center.fill_(0.25)
+    tt = 0.04
+    ref = 0.0
+    for student, teacher in ((s2, t1), (s1, t2)):
+        for i in range(4):
+            p = [math.exp((float(teacher[i, k]) - 0.25) / tt) for k in range(3)]
+            p = [x / sum(p) for x in p]
+            logz = math.log(sum(math.exp(float(student[i, k]) / 0.1) for k in range(3)))
+            ref += -sum(p[k] * (float(student[i, k]) / 0.1 - logz) for k in range(3)) / 4
+    loss, _ = crit([s1, s2], [t1, t2], [(1, 0), (0, 1)], tt)
+    assert loss.item() == pytest.approx(ref / 2, rel=1e-9)
+    expected_center = 0.9 * 0.25 + 0.1 * torch.cat([t1, t2]).mean(0)
+    assert torch.allclose(crit.center[0], expected_center)
+
+
+def test_hpm_ranking_loss_matches_pairwise_formula():
+    from selfsup.methods.hpm import HPM
+
+    vit = __import__("selfsup").create_encoder("vit_tiny", image_size=8, patch_size=4)
+    m = HPM(vit, decoder_dim=8, decoder_depth=1)
+    feats = torch.randn(1, 4, 8)
+    per_patch = torch.tensor([[0.5, 0.1, 0.9, 0.3]])
+    mask = torch.tensor([[1.0, 1.0, 0.0, 1.0]])  # patch 2 visible: not ranked
+    out = m.extra_loss({"loss": torch.tensor(0.0)}, per_patch, mask, feats)
+    pred = m.loss_predictor(feats).squeeze(-1)[0].detach()
+    masked = [0, 1, 3]
+    terms = []
+    for i in masked:
+        for j in masked:
+            if i != j:
+                target = 1.0 if per_patch[0, i] > per_patch[0, j] else 0.0
+                p = 1 / (1 + math.exp(-float(pred[i] - pred[j])))
+                terms.append(-(target * math.log(p) + (1 - target) * math.log(1 - p)))
+    assert out["ranking"].item() == pytest.approx(sum(terms) / len(terms), rel=1e-5)

@@ -148,8 +148,8 @@ def test_normalize_and_preprocess():
 
 
 def test_unknown_preset_named():
-    with pytest.raises(ValueError, match="unknown view preset 'mae'"):
-        image_views("mae", 32)
+    with pytest.raises(ValueError, match="unknown view preset 'moco'"):
+        image_views("moco", 32)
 
 
 def test_views_keep_input_device_and_accept_float():
