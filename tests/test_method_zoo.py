@@ -130,11 +130,12 @@ def test_mae_loss_is_on_masked_patches_only():
     keep = {}
     m.choose_keep = lambda tokens, n: keep.setdefault("k", torch.arange(n).expand(tokens.shape[0], n))
     base = m(views)["loss"]
-    # changing visible pixels of a kept patch changes the input but the loss only counts masked patches'
-    # targets: replacing the kept patches' targets must not move the reconstruction error
-    m.targets_orig = m.targets
-    m.targets = lambda x: torch.cat([torch.zeros_like(m.targets_orig(x)[:, :4]), m.targets_orig(x)[:, 4:]], 1)
+    # the loss counts masked patches only: zeroing the kept patches' targets must not move it
+    targets = m.criterion.targets
+    m.criterion.targets = lambda p: torch.cat([torch.zeros_like(targets(p)[:, :4]), targets(p)[:, 4:]], 1)
     assert torch.allclose(m(views)["loss"], base)
+    m.criterion.targets = lambda p: torch.cat([targets(p)[:, :4], torch.zeros_like(targets(p)[:, 4:])], 1)
+    assert not torch.allclose(m(views)["loss"], base)
 
 
 def test_hpm_masks_the_predicted_hard_patches():

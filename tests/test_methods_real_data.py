@@ -52,8 +52,10 @@ def _heads(method):
     if method in HEADS:
         return HEADS[method]
     sig = inspect.signature(METHODS[method].__init__).parameters
-    return {k: v for k, v in {"proj_hidden_dim": 1024, "pred_hidden_dim": 1024, "head_hidden_dim": 1024}.items()
-            if k in sig}
+    heads = {"proj_hidden_dim": 1024, "pred_hidden_dim": 1024}
+    if method == "simsiam":  # keep its 512-wide predictor bottleneck
+        heads.pop("pred_hidden_dim")
+    return {k: v for k, v in heads.items() if k in sig}
 
 
 def _zoo():

@@ -6,8 +6,10 @@ import copy
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
+from selfsup.objectives import gather
 from selfsup.views.image import Params
 
 
@@ -110,3 +112,34 @@ class EMATeacher(nn.Module):
     @torch.no_grad()
     def forward(self, x: Tensor) -> Tensor:
         return self.module(x)
+
+
+class KeyQueue(nn.Module):
+    """A FIFO of past (normalised) keys, saved with the model so a resumed run keeps it."""
+
+    def __init__(self, size: int, dim: int) -> None:
+        super().__init__()
+        if size < 1:
+            raise ValueError(f"queue_size must be >= 1, got {size}")
+        self.register_buffer("keys", F.normalize(torch.randn(size, dim), dim=1))
+        self.register_buffer("ptr", torch.zeros((), dtype=torch.long))
+        self.register_buffer("seen", torch.zeros((), dtype=torch.long))
+        self._pending: Tensor | None = None
+
+    def push_later(self, keys: Tensor) -> None:
+        """Remember keys to enqueue after the backward pass (the loss graph still reads the queue)."""
+        self._pending = gather(F.normalize(keys.detach().float(), dim=1))
+
+    @torch.no_grad()
+    def flush(self) -> None:
+        if self._pending is None:
+            return
+        k, self._pending = self._pending[: len(self.keys)], None
+        idx = (self.ptr + torch.arange(len(k), device=k.device)) % len(self.keys)
+        self.keys[idx] = k.to(self.keys.dtype)
+        self.ptr.copy_((self.ptr + len(k)) % len(self.keys))
+        self.seen += len(k)
+
+    @property
+    def full(self) -> bool:
+        return bool(self.seen >= len(self.keys))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfsup.methods.mae import MAE, random_keep
+from selfsup.objectives import PatchRankingLoss
 
 
 class HPM(MAE):
@@ -27,6 +27,7 @@ class HPM(MAE):
         super().__init__(encoder, mask_ratio, decoder_dim, decoder_depth, decoder_heads, norm_pix_loss)
         self.loss_predictor = nn.Linear(decoder_dim, 1)
         self.hard_fractions, self.ranking_weight = (hard_fraction_start, hard_fraction_end), ranking_weight
+        self.ranking = PatchRankingLoss()
         self.register_buffer("progress", torch.zeros(()))
 
     def hard_fraction(self) -> float:
@@ -48,14 +49,8 @@ class HPM(MAE):
 
     def extra_loss(self, out: dict[str, Tensor], per_patch: Tensor, mask: Tensor, feats: Tensor
                    ) -> dict[str, Tensor]:
-        predicted = self.loss_predictor(feats).squeeze(-1).float()               # (B, L)
-        true = per_patch.detach()
-        diff = predicted[:, :, None] - predicted[:, None, :]                     # (B, L, L)
-        target = (true[:, :, None] > true[:, None, :]).float()
-        pair_mask = mask[:, :, None] * mask[:, None, :] * (1 - torch.eye(mask.shape[1], device=mask.device))
-        ranking = (F.binary_cross_entropy_with_logits(diff, target, reduction="none") * pair_mask).sum()
-        ranking = ranking / pair_mask.sum().clamp(min=1)
-        return {**out, "loss": out["loss"] + self.ranking_weight * ranking, "ranking": ranking.detach()}
+        ranking, logs = self.ranking(self.loss_predictor(feats).squeeze(-1), per_patch, mask)
+        return {**out, "loss": out["loss"] + self.ranking_weight * ranking, **logs}
 
     def on_step_end(self, step: int, total_steps: int) -> None:
         self.progress.fill_(step / max(1, total_steps))

@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from selfsup.encoders.vit import Block
 from selfsup.methods.base import Method, Params
+from selfsup.objectives import MaskedReconstructionLoss
 
 
 def patchify(x: Tensor, p: int) -> Tensor:
@@ -67,16 +68,11 @@ class MAE(Method):
         if not 0 < mask_ratio < 1:
             raise ValueError(f"mask_ratio must be in (0, 1), got {mask_ratio}")
         p, side = encoder.patch_size, encoder.image_size // encoder.patch_size
-        self.n_patches, self.mask_ratio, self.norm_pix_loss = side * side, mask_ratio, norm_pix_loss
+        self.n_patches, self.mask_ratio = side * side, mask_ratio
+        self.criterion = MaskedReconstructionLoss(norm_pix_loss)
         in_ch = encoder.patch_embed.in_channels
         self.decoder = MAEDecoder(encoder.out_dim, self.n_patches, p * p * in_ch, decoder_dim, decoder_depth,
                                   decoder_heads)
-
-    def targets(self, x: Tensor) -> Tensor:
-        t = patchify(x.float(), self.encoder.patch_size)
-        if self.norm_pix_loss:
-            t = (t - t.mean(-1, keepdim=True)) / (t.var(-1, keepdim=True) + 1e-6).sqrt()
-        return t
 
     def choose_keep(self, tokens: Tensor, n_keep: int) -> Tensor:
         """Which patches stay visible; random here, hard-patch mining overrides it."""
@@ -95,8 +91,7 @@ class MAE(Method):
         keep = self.choose_keep(tokens, n_keep)
         latent, pixels, feats = self.reconstruct(tokens, keep)
         mask = torch.ones(tokens.shape[:2], device=x.device).scatter(1, keep, 0.0)  # 1 = masked
-        per_patch = (pixels.float() - self.targets(x)).pow(2).mean(-1)
-        loss = (per_patch * mask).sum() / mask.sum()
+        loss, per_patch = self.criterion(pixels, patchify(x, self.encoder.patch_size), mask)
         out = {"loss": loss, "embedding": latent[: len(views[0]), 0].detach(), "reconstruction": loss.detach()}
         return self.extra_loss(out, per_patch, mask, feats)
 

@@ -8,8 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfsup.heads import MLPHead
-from selfsup.methods.base import Method, Params, cross_view_pairs, encode_views
-from selfsup.methods.moco import KeyQueue
+from selfsup.methods.base import KeyQueue, Method, Params, cross_view_pairs, encode_views
 from selfsup.objectives import NTXentLoss
 
 

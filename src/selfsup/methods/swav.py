@@ -6,8 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from selfsup.heads import MLPHead, Prototypes
-from selfsup.methods.base import Method, Params, cross_view_pairs, encode_views, num_global
-from selfsup.methods.moco import KeyQueue
+from selfsup.methods.base import KeyQueue, Method, Params, cross_view_pairs, encode_views, num_global
 from selfsup.objectives import SwAVLoss
 
 

@@ -11,6 +11,7 @@ from selfsup.objectives.contrastive import (
 )
 from selfsup.objectives.distillation import NegativeCosineLoss
 from selfsup.objectives.distributed import all_reduce_mean, full_precision, gather
+from selfsup.objectives.masked import MaskedReconstructionLoss, PatchRankingLoss
 from selfsup.objectives.redundancy import BarlowTwinsLoss, MixedCorrelationLoss, VICRegLoss, WhiteningMSELoss, whiten
 
 __all__ = [
@@ -19,10 +20,12 @@ __all__ = [
     "DebiasedContrastiveLoss",
     "DecoupledContrastiveLoss",
     "InfoNCELoss",
+    "MaskedReconstructionLoss",
     "MixedCorrelationLoss",
     "MultiViewInfoNCELoss",
     "NTXentLoss",
     "NegativeCosineLoss",
+    "PatchRankingLoss",
     "RobustContrastiveLoss",
     "SwAVLoss",
     "VICRegLoss",

@@ -1,0 +1,53 @@
+"""Masked-modelling objectives: reconstruction of hidden patches, and ranking of their difficulty."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from selfsup.objectives.distributed import fp32, full_precision
+
+
+class MaskedReconstructionLoss(nn.Module):
+    """MAE's loss (He et al. 2022): mean squared error of predicted patches, counted on masked patches only.
+
+    With ``norm_pix`` each target patch is normalised by its own mean and variance first.
+    ``forward(pred, patches, mask)`` takes (B, L, P) predictions and pixels and a (B, L) mask
+    with 1 where a patch was hidden; it returns the loss and, for hard-patch mining, the
+    (B, L) per-patch errors as the second log.
+    """
+
+    def __init__(self, norm_pix: bool = True, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.norm_pix, self.eps = norm_pix, eps
+
+    def targets(self, patches: Tensor) -> Tensor:
+        t = fp32(patches)
+        if self.norm_pix:
+            t = (t - t.mean(-1, keepdim=True)) / (t.var(-1, keepdim=True) + self.eps).sqrt()
+        return t
+
+    @full_precision
+    def forward(self, pred: Tensor, patches: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        per_patch = (fp32(pred) - self.targets(patches)).pow(2).mean(-1)
+        return (per_patch * mask).sum() / mask.sum().clamp(min=1), per_patch
+
+
+class PatchRankingLoss(nn.Module):
+    """Hard Patches Mining's relative loss (Wang et al. 2023): predicted difficulties must order patches
+    as their true reconstruction errors do.
+
+    For masked patches ``i != j`` of an image: binary cross-entropy of ``sigmoid(d_i - d_j)``
+    against ``[e_i > e_j]``, averaged over all such pairs; the true errors ``e`` are detached.
+    """
+
+    @full_precision
+    def forward(self, predicted: Tensor, errors: Tensor, mask: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        predicted, errors, mask = fp32(predicted), errors.detach().float(), fp32(mask)
+        diff = predicted[:, :, None] - predicted[:, None, :]                      # (B, L, L)
+        target = (errors[:, :, None] > errors[:, None, :]).float()
+        pairs = mask[:, :, None] * mask[:, None, :] * (1 - torch.eye(mask.shape[1], device=mask.device))
+        loss = (F.binary_cross_entropy_with_logits(diff, target, reduction="none") * pairs).sum()
+        loss = loss / pairs.sum().clamp(min=1)
+        return loss, {"ranking": loss.detach()}
