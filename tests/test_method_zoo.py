@@ -184,3 +184,27 @@ def test_stateful_method_resumes_exactly(name, tmp_path):
     resumed = selfsup.pretrain(tiny_images(size=16), name, enc, run_dir=tmp_path / "run", **kw)
     a, b = ref.module.state_dict(), resumed.module.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a), name
+
+
+def test_multicrop_from_a_config_file_reaches_the_method(tmp_path):
+    from selfsup.api import pretrain_from_config
+
+    data = tiny_images(32, size=16)
+    np.savez(tmp_path / "d.npz", images=data.images)
+    cfg = {"data": {"path": str(tmp_path / "d.npz")},
+           "views": {"preset": "simclr", "n_local": 3, "local_size": 8, "local_scale": [0.05, 0.3]},
+           "encoder": {"name": "small_cnn", **TINY_ENCODER}, "method": {"name": "dino", **tiny_method_kwargs("dino")},
+           "trainer": {"max_steps": 2, "batch_size": 16, "progress": False}}
+    shapes = []
+    original = selfsup.methods.DINO.forward
+
+    def spy(self, views, params=None):
+        shapes.append([v.shape[-1] for v in views])
+        return original(self, views, params)
+
+    selfsup.methods.DINO.forward = spy
+    try:
+        pretrain_from_config(cfg)
+    finally:
+        selfsup.methods.DINO.forward = original
+    assert shapes[0] == [16, 16, 8, 8, 8]

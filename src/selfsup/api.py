@@ -148,14 +148,16 @@ def build_encoder(encoder: str | nn.Module, image_size: int, **kwargs: Any) -> t
 def pretrain(data: str | os.PathLike | np.ndarray | ImageDataset, method: str = "simclr",
              encoder: str | nn.Module = "small_cnn", *, views: str | nn.Module | None = None,
              image_size: int | None = None, n_views: int = 2, n_local: int = 0, local_size: int | None = None,
-             scale: tuple[float, float] | None = None, mean: Sequence[float] = IMAGENET_MEAN,
+             local_scale: tuple[float, float] = (0.05, 0.14), scale: tuple[float, float] | None = None,
+             mean: Sequence[float] = IMAGENET_MEAN,
              std: Sequence[float] = IMAGENET_STD, encoder_kwargs: dict[str, Any] | None = None,
              method_kwargs: dict[str, Any] | None = None, run_dir: str | os.PathLike | None = None,
              resume: bool = True, callbacks: Sequence[Callback] = (), skip_corrupt: bool = False,
              **trainer_kwargs: Any) -> PretrainedEncoder:
     """Pretrain an encoder on unlabeled images and return it (also saved to ``run_dir`` if given).
 
-    ``trainer_kwargs`` are ``TrainConfig`` fields (epochs, batch_size, lr, optimizer, ...).
+    ``trainer_kwargs`` are ``TrainConfig`` fields (epochs, batch_size, lr, optimizer, ...). ``n_views``
+    global views and ``n_local`` multi-crop views of ``local_size`` px are made with the method's preset.
     Example: ``enc = selfsup.pretrain("photos/", method="byol", epochs=50); enc.embed(x)``.
     """
     ds = as_image_dataset(data, image_size, skip_corrupt=skip_corrupt)
@@ -173,7 +175,8 @@ def pretrain(data: str | os.PathLike | np.ndarray | ImageDataset, method: str = 
     model = create_method(method, enc, **mkw)
     if views is None or isinstance(views, str):
         views = image_views(views or model.default_views, size, n_views=n_views, scale=tuple(scale) if scale else None,
-                            mean=mean, std=std, n_local=n_local, local_size=local_size)
+                            mean=mean, std=std, n_local=n_local, local_size=local_size,
+                            local_scale=tuple(local_scale))
     arch = {"method": method, "method_kwargs": json.dumps(mkw, sort_keys=True), "encoder": enc_name,
             "encoder_kwargs": json.dumps(ekw, sort_keys=True), "image_size": size}
     Trainer(cfg, callbacks).fit(model, ds, views, run_dir=run_dir, arch=arch, resume=resume)
