@@ -337,7 +337,7 @@ def main() -> None:
     saved = HERE / "results" / f"{NAME}.json"
     res: dict[str, Any] = json.loads(saved.read_text()) if saved.exists() else {"rows": {}}
     if args.render:
-        print(to_markdown(res))
+        print(to_markdown(res), side_by_side(res), sep="\n\n")
         write_results(NAME, res, to_markdown(res))
         return
     res.update(machine=machine(), threads=args.threads, batch_size=BATCH, budget_min=args.budget_min,
@@ -361,6 +361,29 @@ def main() -> None:
                                                   budget_s=args.budget_min * 60, threads=args.threads,
                                                   timeout=timeout))
     print(to_markdown(res))
+
+
+def side_by_side(res: dict[str, Any]) -> str:
+    """The README's compact table: one row per method, LightlySSL's numbers beside ours where it has the method."""
+    rows = res["rows"]
+    out = ["| method | kNN | linear | img/s | epochs | LightlySSL kNN | linear | img/s | epochs |",
+           "|---|---|---|---|---|---|---|---|---|"]
+
+    def cells(v: dict[str, Any] | None) -> str:
+        if not v:
+            return " | | | "
+        if "error" in v:
+            return "error | | | "
+        knn = f"{v['knn']:.3f}" + ("*" if v.get("eval_train", 50_000) < 50_000 else "")
+        return f"{knn} | {v['linear']:.3f} | {v['images_per_s']:,.0f} | {v['epochs']:.1f}"
+
+    for method in HEADS:
+        if f"selfsup/{method}" in rows:
+            out.append(f"| {method} | {cells(rows[f'selfsup/{method}'])} | {cells(rows.get(f'lightly/{method}'))} |")
+    init = rows.get("random_init/small_cnn")
+    if init:
+        out.append(f"| random-init small CNN | {init['knn']:.3f} | {init['linear']:.3f} | | | | | | |")
+    return "\n".join(out)
 
 
 def to_markdown(res: dict[str, Any]) -> str:

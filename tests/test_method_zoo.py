@@ -208,3 +208,14 @@ def test_multicrop_from_a_config_file_reaches_the_method(tmp_path):
     finally:
         selfsup.methods.DINO.forward = original
     assert shapes[0] == [16, 16, 8, 8, 8]
+
+
+def test_method_that_cannot_use_the_encoder_is_a_named_config_error():
+    from selfsup.config import ConfigError
+
+    with pytest.raises(ConfigError, match="method mae: MAE needs a Vision Transformer"):
+        selfsup.pretrain(tiny_images(size=16), "mae", "small_cnn", encoder_kwargs=TINY_ENCODER, max_steps=1,
+                         batch_size=8, progress=False)
+    with pytest.raises(ConfigError, match=r"method dcl: .*temperature must be > 0"):
+        selfsup.pretrain(tiny_images(size=16), "dcl", "small_cnn", encoder_kwargs=TINY_ENCODER,
+                         method_kwargs={"temperature": 0.0}, max_steps=1, batch_size=8, progress=False)

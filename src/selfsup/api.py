@@ -172,7 +172,10 @@ def pretrain(data: str | os.PathLike | np.ndarray | ImageDataset, method: str = 
     check_keys("method", mkw, METHODS[method].__init__, skip=("self", "encoder"))
     torch.manual_seed(cfg.seed)
     enc, enc_name, ekw = build_encoder(encoder, size, **dict(encoder_kwargs or {}))
-    model = create_method(method, enc, **mkw)
+    try:
+        model = create_method(method, enc, **mkw)
+    except ValueError as e:  # e.g. MAE on a CNN, a bad temperature: a named configuration error, not a traceback
+        raise ConfigError(f"method {method}: {e}") from e
     if views is None or isinstance(views, str):
         views = image_views(views or model.default_views, size, n_views=n_views, scale=tuple(scale) if scale else None,
                             mean=mean, std=std, n_local=n_local, local_size=local_size,
