@@ -31,6 +31,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from common import load_cifar10_jpeg, machine, run_child, write_results  # noqa: E402
+from simclr_cifar10 import _lightly_loader  # noqa: E402  (LightlySSL's SimCLRTransform, batch 256, one worker)
 
 BATCH, LR_PER_256, MOMENTUM, WD = 256, 0.06, 0.9, 5e-4
 NAME = "method_zoo_cifar10"
@@ -246,24 +247,6 @@ def _lightly_model(method: str):
     else:
         raise ValueError(f"no LightlySSL recipe for {method}")
     return m, step
-
-
-def _lightly_loader(x):
-    import torch
-    from lightly.transforms import SimCLRTransform
-    from PIL import Image
-
-    tf = SimCLRTransform(input_size=32, cj_strength=0.5, gaussian_blur=0.0)
-
-    class Data(torch.utils.data.Dataset):
-        def __len__(self) -> int:
-            return len(x)
-
-        def __getitem__(self, i):
-            return tf(Image.fromarray(x[i]))
-
-    return torch.utils.data.DataLoader(Data(), batch_size=BATCH, shuffle=True, num_workers=1, drop_last=True,
-                                       persistent_workers=True)
 
 
 def _lightly_run(method: str, x, steps: int, threads: int) -> tuple[Any, float, float]:
