@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from selfsup.heads import MLPHead
-from selfsup.methods.base import Method, Params, cross_view_pairs, encode_views
+from selfsup.methods.base import Method, Params, cross_view_pairs, encode_views, mean_over_pairs
 from selfsup.objectives import BarlowTwinsLoss
 
 
@@ -28,8 +28,8 @@ class BarlowTwins(Method):
         h = encode_views(self.encoder, views)
         z = encode_views(self.projector, h)
         pairs = [(s, t) for s, t in cross_view_pairs(views) if s > t]  # one term per pair
-        losses = [self.criterion(z[t], z[s]) for s, t in pairs]
-        out = {"loss": sum(loss for loss, _ in losses) / len(pairs), "embedding": h[0].detach(), **losses[0][1]}
+        loss, logs = mean_over_pairs(lambda s, t: self.criterion(z[t], z[s]), pairs)
+        out = {"loss": loss, "embedding": h[0].detach(), **logs}
         return self.regularise(views, z, out)
 
     def regularise(self, views: list[Tensor], z: list[Tensor], out: dict[str, Tensor]) -> dict[str, Tensor]:

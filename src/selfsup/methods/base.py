@@ -65,6 +65,15 @@ def encode_views(module: nn.Module, views: list[Tensor]) -> list[Tensor]:
     return outs
 
 
+def mean_over_pairs(loss_fn, pairs: list[tuple[int, int]]) -> tuple[Tensor, dict[str, Tensor]]:
+    """Mean of ``loss_fn(student, target)`` over view pairs, with the first pair's logs.
+
+    ``loss_fn`` returns ``(loss, logs)`` like every objective; the pairs come from ``cross_view_pairs``.
+    """
+    losses = [loss_fn(s, t) for s, t in pairs]
+    return sum(loss for loss, _ in losses) / len(losses), losses[0][1]
+
+
 def num_global(views: list[Tensor]) -> int:
     """How many leading views share the first view's shape: the global crops of a multi-crop set."""
     n = 1

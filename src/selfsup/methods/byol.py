@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from selfsup.heads import MLPHead
-from selfsup.methods.base import EMATeacher, Method, Params, cross_view_pairs, encode_views, num_global
+from selfsup.methods.base import EMATeacher, Method, Params, cross_view_pairs, encode_views, mean_over_pairs, num_global
 from selfsup.objectives import NegativeCosineLoss
 
 
@@ -32,9 +32,8 @@ class BYOL(Method):
         p = encode_views(self.predictor, encode_views(self.projector, h))
         t = encode_views(self.target, views[: num_global(views)])
         pairs = cross_view_pairs(views)
-        losses = [self.criterion(p[s], t[g]) for s, g in pairs]
-        loss = sum(loss for loss, _ in losses) * 2 / len(pairs)  # two views: the paper's symmetric sum
-        return {"loss": loss, "embedding": h[0].detach(), **losses[0][1]}
+        loss, logs = mean_over_pairs(lambda s, g: self.criterion(p[s], t[g]), pairs)
+        return {"loss": 2 * loss, "embedding": h[0].detach(), **logs}  # two views: the paper's symmetric sum
 
     def on_step_end(self, step: int, total_steps: int) -> None:
         self.target.update(self.online, step, total_steps)

@@ -7,7 +7,16 @@ import torch
 from torch import Tensor, nn
 
 from selfsup.heads import MLPHead
-from selfsup.methods.base import EMATeacher, KeyQueue, Method, Params, cross_view_pairs, encode_views, num_global
+from selfsup.methods.base import (
+    EMATeacher,
+    KeyQueue,
+    Method,
+    Params,
+    cross_view_pairs,
+    encode_views,
+    mean_over_pairs,
+    num_global,
+)
 from selfsup.objectives import InfoNCELoss
 
 
@@ -34,9 +43,9 @@ class MoCoV2(Method):
         q = encode_views(self.projector, h)
         k = encode_views(self.key, views[: num_global(views)])
         pairs = cross_view_pairs(views)
-        losses = [self.criterion(q[s], k[t], self.queue.keys.clone()) for s, t in pairs]
-        self.queue.push_later(torch.cat(k[:2]))
-        return {"loss": sum(loss for loss, _ in losses) / len(pairs), "embedding": h[0].detach(), **losses[0][1]}
+        loss, logs = mean_over_pairs(lambda s, t: self.criterion(q[s], k[t], self.queue.keys), pairs)
+        self.queue.push_later(torch.cat(k[:2]))  # enqueued in on_step_end, after backward has read the queue
+        return {"loss": loss, "embedding": h[0].detach(), **logs}
 
     def on_step_end(self, step: int, total_steps: int) -> None:
         self.key.update(self.query, step, total_steps)
@@ -67,9 +76,8 @@ class MoCoV3(Method):
         q = encode_views(self.predictor, encode_views(self.projector, h))
         k = encode_views(self.target, views[: num_global(views)])
         pairs = cross_view_pairs(views)
-        losses = [self.criterion(q[s], k[t]) for s, t in pairs]
-        loss = sum(loss for loss, _ in losses) * 2 / len(pairs)  # two views: the paper's sum of both directions
-        return {"loss": loss, "embedding": h[0].detach(), **losses[0][1]}
+        loss, logs = mean_over_pairs(lambda s, t: self.criterion(q[s], k[t]), pairs)
+        return {"loss": 2 * loss, "embedding": h[0].detach(), **logs}  # two views: the paper's sum of both directions
 
     def on_step_end(self, step: int, total_steps: int) -> None:
         self.target.update(self.online, step, total_steps)

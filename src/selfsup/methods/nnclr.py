@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfsup.heads import MLPHead
-from selfsup.methods.base import KeyQueue, Method, Params, cross_view_pairs, encode_views
+from selfsup.methods.base import KeyQueue, Method, Params, cross_view_pairs, encode_views, mean_over_pairs
 from selfsup.objectives import NTXentLoss
 
 
@@ -44,9 +44,9 @@ class NNCLR(Method):
         p = encode_views(self.predictor, z)
         pairs = cross_view_pairs(views)
         nn_of = {t: self.nearest_neighbour(z[t]) for t in {t for _, t in pairs}}
-        losses = [self.criterion(nn_of[t], p[s]) for s, t in pairs]
+        loss, logs = mean_over_pairs(lambda s, t: self.criterion(nn_of[t], p[s]), pairs)
         self.support.push_later(z[0])
-        return {"loss": sum(loss for loss, _ in losses) / len(pairs), "embedding": h[0].detach(), **losses[0][1]}
+        return {"loss": loss, "embedding": h[0].detach(), **logs}
 
     def on_step_end(self, step: int, total_steps: int) -> None:
         self.support.flush()

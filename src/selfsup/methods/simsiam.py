@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from selfsup.heads import MLPHead
-from selfsup.methods.base import Method, Params, cross_view_pairs, encode_views
+from selfsup.methods.base import Method, Params, cross_view_pairs, encode_views, mean_over_pairs
 from selfsup.objectives import NegativeCosineLoss
 
 
@@ -31,5 +31,5 @@ class SimSiam(Method):
         z = encode_views(self.projector, h)
         p = encode_views(self.predictor, z)
         pairs = cross_view_pairs(views)
-        losses = [self.criterion(p[s], z[t]) for s, t in pairs]  # the criterion detaches the target
-        return {"loss": sum(loss for loss, _ in losses) / len(pairs), "embedding": h[0].detach(), **losses[0][1]}
+        loss, logs = mean_over_pairs(lambda s, t: self.criterion(p[s], z[t]), pairs)  # the target is detached
+        return {"loss": loss, "embedding": h[0].detach(), **logs}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from selfsup.heads import MLPHead
-from selfsup.methods.base import Method, Params, cross_view_pairs, encode_views
+from selfsup.methods.base import Method, Params, cross_view_pairs, encode_views, mean_over_pairs
 from selfsup.objectives import VICRegLoss
 
 
@@ -26,5 +26,5 @@ class VICReg(Method):
         h = encode_views(self.encoder, views)
         z = encode_views(self.projector, h)
         pairs = [(s, t) for s, t in cross_view_pairs(views) if s > t]  # one term per pair
-        losses = [self.criterion(z[s], z[t]) for s, t in pairs]
-        return {"loss": sum(loss for loss, _ in losses) / len(pairs), "embedding": h[0].detach(), **losses[0][1]}
+        loss, logs = mean_over_pairs(lambda s, t: self.criterion(z[s], z[t]), pairs)
+        return {"loss": loss, "embedding": h[0].detach(), **logs}
