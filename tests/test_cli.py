@@ -36,6 +36,10 @@ def test_pretrain_evaluate_embed_end_to_end(tmp_path, labelled_folder, capsys):
                  "trainer.lr=0.01", "--set", "method.temperature=0.3"]) == 0
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved["trainer"]["lr"] == 0.01 and saved["method"]["temperature"] == 0.3
+    assert saved["trainer"]["optimizer"] == "sgd" and saved["monitor"]["collapse_every"] == 50  # defaults resolved
+    assert main(["pretrain", "--config", str(run / "config.yaml"), "--run-dir", str(tmp_path / "again")]) == 0
+    again = yaml.safe_load((tmp_path / "again" / "config.yaml").read_text())
+    assert again == {**saved, "data": again["data"]} and again["data"]["path"] == saved["data"]["path"]
     assert (run / "encoder.safetensors").exists() and (run / "metrics.csv").exists()
 
     out = tmp_path / "eval.json"

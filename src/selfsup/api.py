@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,11 @@ from torch import Tensor, nn
 from selfsup.config import ConfigError, check_keys
 from selfsup.data import DataError, ImageDataset, load_images
 from selfsup.encoders import ENCODERS, create_encoder, wrap_module
-from selfsup.evaluate import PROTOCOLS, evaluate_embeddings
-from selfsup.evaluate.protocol import EXTRA_METRICS, evaluate_beyond_accuracy
+from selfsup.evaluate import PROTOCOLS
+from selfsup.evaluate.embed import embed_source
+from selfsup.evaluate.finetune import FinetuneConfig
+from selfsup.evaluate.online import MonitorConfig, build_monitors
+from selfsup.evaluate.protocol import EXTRA_METRICS, FRACTION_PROTOCOLS, evaluate_beyond_accuracy
 from selfsup.methods import METHODS, create_method
 from selfsup.train import Callback, TrainConfig, Trainer
 from selfsup.views import IMAGENET_MEAN, IMAGENET_STD, Preprocess, image_views
@@ -40,23 +44,12 @@ class PretrainedEncoder:
     def __repr__(self) -> str:
         return f"PretrainedEncoder({self.name}, out_dim={self.out_dim}, image_size={self.preprocess.size})"
 
-    @torch.no_grad()
     def embed(self, x: ImageDataset | np.ndarray | Tensor, batch_size: int = 512,
               device: str | torch.device | None = None) -> np.ndarray:
         data = x if isinstance(x, (ImageDataset, Tensor)) else ImageDataset.from_arrays(np.asarray(x))
-        dev = torch.device(device) if device else next(self.module.parameters()).device
-        was = self.module.training
-        self.module.eval().to(dev)
-        out = []
-        for s in range(0, len(data), batch_size):
-            if isinstance(data, Tensor):
-                xb = data[s:s + batch_size]
-            else:
-                xb = data.batch(np.arange(s, min(s + batch_size, len(data))))
-            xb = self.preprocess(xb.to(dev)).contiguous(memory_format=torch.channels_last)
-            out.append(self.module(xb).float().cpu())
-        self.module.train(was)
-        return torch.cat(out).numpy()
+        if device is not None:
+            self.module.to(device)
+        return embed_source(self.module, data, self.preprocess, batch_size)
 
     def spec(self) -> dict[str, Any]:
         return {"format": _FORMAT, "name": self.name, "kwargs": self.kwargs, "out_dim": self.out_dim,
@@ -153,10 +146,11 @@ def pretrain(data: str | os.PathLike | np.ndarray | ImageDataset, method: str = 
              std: Sequence[float] = IMAGENET_STD, encoder_kwargs: dict[str, Any] | None = None,
              method_kwargs: dict[str, Any] | None = None, run_dir: str | os.PathLike | None = None,
              resume: bool = True, callbacks: Sequence[Callback] = (), skip_corrupt: bool = False,
-             **trainer_kwargs: Any) -> PretrainedEncoder:
+             monitor: MonitorConfig | dict[str, Any] | None = None, **trainer_kwargs: Any) -> PretrainedEncoder:
     """Pretrain an encoder on unlabeled images and return it (also saved to ``run_dir`` if given).
 
-    ``trainer_kwargs`` are ``TrainConfig`` fields (epochs, batch_size, lr, optimizer, ...). ``n_views``
+    ``trainer_kwargs`` are ``TrainConfig`` fields (epochs, batch_size, lr, optimizer, ...); ``monitor``
+    the ``MonitorConfig`` fields (online probe, periodic kNN, collapse alarm; logged to metrics.csv). ``n_views``
     global views and ``n_local`` multi-crop views of ``local_size`` px are made with the method's preset.
     Example: ``enc = selfsup.pretrain("photos/", method="byol", epochs=50); enc.embed(x)``.
     """
@@ -176,17 +170,66 @@ def pretrain(data: str | os.PathLike | np.ndarray | ImageDataset, method: str = 
         model = create_method(method, enc, **mkw)
     except ValueError as e:  # e.g. MAE on a CNN, a bad temperature: a named configuration error, not a traceback
         raise ConfigError(f"method {method}: {e}") from e
+    views_name = views if isinstance(views, str) else ("custom" if views is not None else model.default_views)
     if views is None or isinstance(views, str):
         views = image_views(views or model.default_views, size, n_views=n_views, scale=tuple(scale) if scale else None,
                             mean=mean, std=std, n_local=n_local, local_size=local_size,
                             local_scale=tuple(local_scale))
+    preprocess = Preprocess(size, tuple(mean), tuple(std))
+    monitors = _monitors(monitor, ds, preprocess)
     arch = {"method": method, "method_kwargs": json.dumps(mkw, sort_keys=True), "encoder": enc_name,
             "encoder_kwargs": json.dumps(ekw, sort_keys=True), "image_size": size}
-    Trainer(cfg, callbacks).fit(model, ds, views, run_dir=run_dir, arch=arch, resume=resume)
-    result = PretrainedEncoder(enc.cpu().eval(), enc_name, ekw, Preprocess(size, tuple(mean), tuple(std)))
+    if run_dir is not None and int(os.environ.get("RANK", "0")) == 0:  # how the run was made, every default resolved
+        _write_run_config(Path(run_dir), {
+            "data": {"path": ds.origin, "image_size": size},
+            "views": {"preset": views_name, "n_views": n_views, "n_local": n_local, "local_size": local_size,
+                      "local_scale": list(local_scale), "scale": list(scale) if scale else None,
+                      "mean": list(mean), "std": list(std)},
+            "encoder": {"name": enc_name, **ekw}, "method": {"name": method, **mkw},
+            "trainer": asdict(cfg), "monitor": _monitor_dict(monitor)})
+    Trainer(cfg, [*monitors, *callbacks]).fit(model, ds, views, run_dir=run_dir, arch=arch, resume=resume)
+    result = PretrainedEncoder(enc.cpu().eval(), enc_name, ekw, preprocess)
     if run_dir is not None and int(os.environ.get("RANK", "0")) == 0:
         result.save(Path(run_dir) / ENCODER_FILE)
     return result
+
+
+def _monitor_dict(monitor: MonitorConfig | dict[str, Any] | None) -> dict[str, Any]:
+    given = asdict(monitor) if isinstance(monitor, MonitorConfig) else asdict(MonitorConfig(**dict(monitor or {})))
+    test = given.get("knn_test")
+    if test is not None and not isinstance(test, (str, os.PathLike)):
+        given["knn_test"] = getattr(test, "origin", type(test).__name__)
+    return {k: str(v) if isinstance(v, os.PathLike) else v for k, v in given.items()}
+
+
+def _write_run_config(run: Path, cfg: dict[str, Any]) -> None:
+    """``RUN_DIR/config.yaml``: the run's settings with every default filled in (``--config`` reads it back)."""
+    import yaml
+
+    from selfsup.train.checkpoint import atomic_write_bytes
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        return v if v is None or isinstance(v, (bool, int, float, str)) else str(v)
+
+    text = yaml.safe_dump(plain(cfg), sort_keys=False)
+    atomic_write_bytes(run / "config.yaml", lambda f: f.write(text.encode()))
+
+
+def _monitors(monitor: MonitorConfig | dict[str, Any] | None, ds: ImageDataset,
+              preprocess: Preprocess) -> list[Callback]:
+    if not isinstance(monitor, MonitorConfig):
+        given = dict(monitor or {})
+        check_keys("monitor", given, MonitorConfig)
+        monitor = MonitorConfig(**given)
+    test = as_image_dataset(monitor.knn_test, split="test") if monitor.knn_every and monitor.knn_test else None
+    if test is not None and not test.has_labels:
+        raise DataError(f"{test.origin}: monitor.knn_test has no labels; use class sub-folders or an array file "
+                        "with labels")
+    return build_monitors(monitor, ds, ds.labels, test, test.labels if test is not None else None, preprocess)
 
 
 def _trainer_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -197,28 +240,77 @@ def _trainer_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-def evaluate(encoder: PretrainedEncoder, train: Any, test: Any, fractions: Sequence[float] = (0.01, 0.1, 1.0),
-             seeds: Sequence[int] = (0, 1, 2), **kwargs: Any) -> dict[str, Any]:
-    """Embed labelled train/test images and run the kNN + linear protocol (see ``evaluate_embeddings``).
+ALL_METRICS = (*FRACTION_PROTOCOLS, *EXTRA_METRICS, "equivariance")
 
-    ``metrics=[...]`` picks from knn, linear, retrieval, clustering, anomaly, misclassified, diagnostics.
+
+def scratch_encoder(encoder: PretrainedEncoder, seed: int = 0) -> PretrainedEncoder:
+    """The same architecture and preprocessing, freshly initialised: the from-scratch baseline."""
+    from selfsup.evaluate.finetune import fresh_copy
+
+    rebuild = None if encoder.name == "custom" else (lambda: create_encoder(encoder.name, **encoder.kwargs))
+    return PretrainedEncoder(fresh_copy(encoder.module, seed, rebuild), encoder.name, encoder.kwargs,
+                             encoder.preprocess)
+
+
+def evaluate(encoder: PretrainedEncoder, train: Any, test: Any, fractions: Sequence[float] = (0.01, 0.1, 1.0),
+             seeds: Sequence[int] = (0, 1, 2), metrics: Sequence[str] = PROTOCOLS, baseline: str = "auto",
+             finetune: FinetuneConfig | dict[str, Any] | None = None, progress: bool = False,
+             **kwargs: Any) -> dict[str, Any]:
+    """Embed labelled train/test images and evaluate; a JSON-ready dict.
+
+    ``metrics`` picks from knn, linear, finetune (label fractions x seeds), retrieval,
+    clustering, anomaly, misclassified, diagnostics and equivariance (R² of rotation and
+    crop parameters). ``baseline="scratch"`` repeats the label-fraction protocols and the
+    equivariance measure on a freshly initialised encoder of the same architecture under
+    ``results["scratch"]``; ``"auto"`` does so when finetune is asked for. ``kwargs`` go to
+    ``evaluate_embeddings`` (knn_k, linear_c, ...).
     """
-    tr, te = as_image_dataset(train, encoder.preprocess.size), as_image_dataset(test, encoder.preprocess.size)
+    from selfsup.evaluate.equivariance import measure_equivariance
+    from selfsup.evaluate.finetune import label_fraction_study
+    from selfsup.views import equivariance_transforms, finetune_views
+
+    metrics = list(metrics)
+    unknown = [m for m in metrics if m not in ALL_METRICS]
+    if unknown:  # before the (slow) loading and embedding
+        raise DataError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(ALL_METRICS)}")
+    if baseline not in ("auto", "scratch", "none"):
+        raise ConfigError(f"baseline must be auto, scratch or none, got {baseline!r}")
+    if not isinstance(finetune, FinetuneConfig):
+        given = dict(finetune or {})
+        check_keys("finetune", given, FinetuneConfig)
+        finetune = FinetuneConfig(**given)
+    tr = as_image_dataset(train, encoder.preprocess.size)
+    te = as_image_dataset(test, encoder.preprocess.size, split="test")  # CIFAR folders and .npz hold both splits
     for name, d in (("train", tr), ("test", te)):
         if not d.has_labels:
             raise DataError(f"{d.origin}: the {name} data has no labels; use class sub-folders or an array file "
                             "with labels")
-    metrics = list(kwargs.pop("metrics", ()))
-    unknown = [m for m in metrics if m not in (*PROTOCOLS, *EXTRA_METRICS)]
-    if unknown:  # before the (slow) embedding
-        raise DataError(f"unknown metric(s) {', '.join(unknown)}; choose from "
-                        f"{', '.join((*PROTOCOLS, *EXTRA_METRICS))}")
-    ztr, zte = encoder.embed(tr), encoder.embed(te)
-    protocols = [m for m in metrics if m in PROTOCOLS] if metrics else list(kwargs.pop("protocols", PROTOCOLS))
-    results = evaluate_embeddings(ztr, tr.labels, zte, te.labels, fractions, seeds, protocols=protocols, **kwargs)
-    extra = [m for m in metrics if m not in PROTOCOLS]
+    pre = encoder.preprocess
+    say = print if progress else None
+    compared = [encoder]
+    if baseline == "scratch" or (baseline == "auto" and "finetune" in metrics):
+        compared.append(scratch_encoder(encoder, seeds[0] if seeds else 0))
+    where = {name: str(d) if isinstance(d, (str, os.PathLike)) else given.origin  # the report reloads paths
+             for name, d, given in (("train", train, tr), ("test", test, te))}
+    results: dict[str, Any] = {"data": {**where, "test_split": "test"}, "encoder": encoder.spec()}
+    for i, enc in enumerate(compared):
+        into = results if i == 0 else results.setdefault("scratch", {})
+        fraction_protocols = [m for m in metrics if m in FRACTION_PROTOCOLS]
+        if fraction_protocols:
+            study = label_fraction_study(
+                {"pretrained" if i == 0 else "scratch": enc.module}, tr, tr.labels, te, te.labels,
+                fractions=fractions, seeds=seeds, protocols=fraction_protocols, preprocess=pre,
+                augment=finetune_views(pre.size, pre.mean, pre.std), config=finetune, progress=say, **kwargs)
+            into.update(next(iter(study["results"].values())))
+            into.update({k: study[k] for k in ("n_train", "n_test")})
+            if "finetune" in fraction_protocols:
+                into["finetune_config"] = study["finetune_config"]
+        if "equivariance" in metrics:
+            into["equivariance"] = measure_equivariance(enc.module, te, equivariance_transforms(pre.size), pre,
+                                                        n=min(len(te), 2000))
+    extra = [m for m in metrics if m in EXTRA_METRICS]
     if extra:
-        results.update(evaluate_beyond_accuracy(ztr, tr.labels, zte, te.labels, extra))
+        results.update(evaluate_beyond_accuracy(encoder.embed(tr), tr.labels, encoder.embed(te), te.labels, extra))
     return results
 
 
@@ -242,13 +334,9 @@ def pretrain_from_config(cfg: dict[str, Any]) -> PretrainedEncoder:
     ds = as_image_dataset(path, image_size, **data)
     if ds.summary:
         print(f"selfsup: {ds.summary}")
-    if cfg.get("run_dir"):  # the resolved config beside the run, once the data is known to load
-        import yaml
-
-        run = Path(cfg["run_dir"])
-        run.mkdir(parents=True, exist_ok=True)
-        (run / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     preset = views_cfg.pop("preset", None)
+    monitor = dict(cfg.get("monitor") or {})
+    check_keys("monitor", monitor, MonitorConfig)
     return pretrain(ds, meth.pop("name", "simclr"), enc.pop("name", "small_cnn"), views=preset,
                     image_size=image_size, encoder_kwargs=enc, method_kwargs=meth, run_dir=cfg.get("run_dir"),
-                    **views_cfg, **trainer)
+                    monitor=monitor, **views_cfg, **trainer)

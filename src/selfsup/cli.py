@@ -1,4 +1,4 @@
-"""The command-line face: ``selfsup pretrain | evaluate | embed | demo``."""
+"""The command-line face: ``selfsup pretrain | evaluate | embed | report | demo``."""
 
 from __future__ import annotations
 
@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     pt.add_argument("--batch-size", type=int)
     pt.add_argument("--image-size", type=int)
     pt.add_argument("--run-dir", help="where checkpoints, metrics and the encoder go; an existing run resumes")
+    pt.add_argument("--knn-test", help="labelled data: log kNN accuracy on it during training (monitor.knn_test)")
+    pt.add_argument("--knn-every", type=int, help="steps between kNN evaluations (default 200 with --knn-test)")
     pt.add_argument("--skip-corrupt", action="store_true", help="skip unreadable images (counted and listed)")
     pt.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="config override (repeatable)")
@@ -55,8 +57,12 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--fractions", default="0.01,0.1,1", help="label fractions (default 0.01,0.1,1)")
     ev.add_argument("--seeds", default="0,1,2", help="seeds for the label draws (default 0,1,2)")
     ev.add_argument("--metrics", default="knn,linear",
-                    help="comma list of knn, linear, retrieval, clustering, anomaly, misclassified, diagnostics, "
-                         "or all (default knn,linear)")
+                    help="comma list of knn, linear, finetune, retrieval, clustering, anomaly, misclassified, "
+                         "diagnostics, equivariance, or all (default knn,linear)")
+    ev.add_argument("--baseline", default="auto", choices=("auto", "scratch", "none"),
+                    help="also evaluate a from-scratch encoder of the same architecture (auto: with finetune)")
+    ev.add_argument("--finetune", dest="finetune_sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="fine-tuning setting, e.g. --finetune epochs=50 --finetune lr=3e-4 (repeatable)")
     ev.add_argument("--out", help="write results JSON here (default: beside the encoder)")
 
     em = sub.add_parser("embed", help="write embeddings of data with a pretrained encoder")
@@ -64,6 +70,14 @@ def _parser() -> argparse.ArgumentParser:
     em.add_argument("data", help="images to embed")
     em.add_argument("--out", required=True, help="output .npy or .parquet file")
     em.add_argument("--batch-size", type=int, default=512)
+
+    rp = sub.add_parser("report", help="one self-contained HTML page about a run (plots, tables, neighbours)")
+    rp.add_argument("run_dir", help="a pretraining run folder")
+    rp.add_argument("--data", help="labelled data for the embedding map and neighbour grid (default: the test set "
+                                   "that selfsup evaluate recorded)")
+    rp.add_argument("--out", help="HTML file to write (default RUN_DIR/report.html)")
+    rp.add_argument("--points", type=int, default=2000, help="samples in the embedding map (default 2000)")
+    rp.add_argument("--screenshot", help="also render the page in headless Chromium and save a PNG here")
 
     de = sub.add_parser("demo", help="pretrain on a built-in dataset and compare with baselines (~3 min)")
     de.add_argument("--minutes", type=float, default=2.0, help="pretraining budget (default 2)")
@@ -100,6 +114,10 @@ def cmd_pretrain(a: argparse.Namespace) -> int:
             overrides.append(f"{key}={flag}")
     if a.skip_corrupt:
         overrides.append("data.skip_corrupt=true")
+    if a.knn_test:
+        overrides += [f"monitor.knn_test={a.knn_test}", f"monitor.knn_every={a.knn_every or 200}"]
+    elif a.knn_every:
+        raise SystemExit("selfsup pretrain: --knn-every needs --knn-test (labelled data to measure kNN on)")
     apply_overrides(cfg, overrides)
     if not cfg.get("run_dir"):
         method = (cfg.get("method") or {}).get("name", "simclr")
@@ -111,20 +129,22 @@ def cmd_pretrain(a: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
-    from selfsup.api import evaluate, load
+    from selfsup.api import ALL_METRICS, evaluate, load
+    from selfsup.config import apply_overrides
     from selfsup.evaluate import format_results
-
-    enc = load(a.encoder)
-    from selfsup.evaluate import PROTOCOLS
-    from selfsup.evaluate.protocol import EXTRA_METRICS
 
     metrics = [m.strip() for m in a.metrics.split(",") if m.strip()]
     if metrics == ["all"]:
-        metrics = [*PROTOCOLS, *EXTRA_METRICS]
-    res = evaluate(enc, a.train, a.test, _floats(a.fractions), [int(s) for s in _floats(a.seeds)], metrics=metrics)
+        metrics = list(ALL_METRICS)
+    finetune = apply_overrides({}, a.finetune_sets)
+    enc = load(a.encoder)
+    res = evaluate(enc, a.train, a.test, _floats(a.fractions), [int(s) for s in _floats(a.seeds)], metrics=metrics,
+                   baseline=a.baseline, finetune=finetune, progress=True)
     out = Path(a.out) if a.out else (Path(a.encoder) if Path(a.encoder).is_dir() else Path(a.encoder).parent) \
         / "evaluation.json"
-    out.write_text(json.dumps(res, indent=2))
+    from selfsup.train.checkpoint import atomic_write_bytes
+
+    atomic_write_bytes(out, lambda f: f.write(json.dumps(res, indent=2).encode()))
     print(format_results(res))
     print(f"results: {out}")
     return 0
@@ -157,6 +177,22 @@ def cmd_embed(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(a: argparse.Namespace) -> int:
+    from selfsup.report import build_report
+
+    page = build_report(a.run_dir, a.data, a.out, max_points=a.points, progress=print)
+    print(f"selfsup: wrote {page} ({page.stat().st_size / 1e6:.1f} MB)")
+    if a.screenshot:
+        from selfsup.report.browser import render_in_chromium
+
+        r = render_in_chromium(page, a.screenshot)
+        print(f"selfsup: {r['images_loaded']}/{r['images_total']} images loaded in Chromium; screenshot "
+              f"{r['screenshot']}")
+        if r["images_loaded"] != r["images_total"]:
+            return 1
+    return 0
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
     from selfsup.demo import run_demo
 
@@ -179,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from selfsup.train import CheckpointMismatchError, NonFiniteLossError
 
     try:
-        return {"pretrain": cmd_pretrain, "evaluate": cmd_evaluate, "embed": cmd_embed,
+        return {"pretrain": cmd_pretrain, "evaluate": cmd_evaluate, "embed": cmd_embed, "report": cmd_report,
                 "demo": cmd_demo}[args.command](args)
     except (ConfigError, DataError, CheckpointMismatchError, NonFiniteLossError, FileNotFoundError) as e:
         print(f"selfsup {args.command}: error: {e}", file=sys.stderr)

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-SECTIONS = ("data", "views", "encoder", "method", "trainer")
+SECTIONS = ("data", "views", "encoder", "method", "trainer", "monitor")
 TOP_LEVEL = ("run_dir",)
 
 

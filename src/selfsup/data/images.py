@@ -107,9 +107,13 @@ def load_images(path: str | os.PathLike, image_size: int | None = None, split: s
     Images are converted to RGB and resized (short side) and centre-cropped to a square of
     ``image_size``; by default the most common short side, at most 256. The decoded result is cached
     under ``cache_dir`` (default ``$SELFSUP_CACHE`` or ``~/.cache/selfsup``) and memory-mapped.
-    ``split`` picks ``x_<split>`` arrays from an .npz and train/test batches of CIFAR-10.
+    ``split`` picks ``x_<split>`` arrays from an .npz and train/test batches of CIFAR-10; a
+    ``:split`` suffix on the path (``data.npz:test``) does the same from a config or command line.
     """
     p = Path(path).expanduser()
+    base, colon, suffix = str(path).rpartition(":")
+    if not p.exists() and colon and suffix and "/" not in suffix and Path(base).expanduser().exists():
+        p, split = Path(base).expanduser(), suffix
     if not p.exists():
         raise DataError(f"{p}: no such file or folder; check the path (relative paths start at {Path.cwd()})")
     if p.is_file():

@@ -57,7 +57,8 @@ class CollapseMonitor(Callback):
     Complete collapse: the normalised embeddings' per-dimension std falls below
     ``complete_ratio / sqrt(D)``. Dimensional collapse: RankMe falls below
     ``dimensional_ratio * min(B, D)``. Reads ``embedding`` from the step outputs every
-    ``every`` steps; the history of checks is kept in ``self.history``.
+    ``every`` steps; the history of checks is kept in ``self.history`` and RankMe and the
+    std are logged to ``metrics.csv`` (``rankme``, ``embedding_std``).
     """
 
     def __init__(self, every: int = 50, complete_ratio: float = 0.1, dimensional_ratio: float = 0.1) -> None:
@@ -72,6 +73,7 @@ class CollapseMonitor(Callback):
         d = diagnose(z)
         d["step"] = state.step
         self.history.append(d)
+        state.outputs["rankme"], state.outputs["embedding_std"] = d["rankme"], d["embedding_std"]
         problems = []
         if d["embedding_std"] < self.complete_ratio * d["std_if_spread"]:
             problems.append(f"complete collapse: embedding std {d['embedding_std']:.2e} vs {d['std_if_spread']:.2e} "

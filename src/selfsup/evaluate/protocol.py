@@ -12,32 +12,64 @@ from selfsup.evaluate.knn import knn_accuracy
 from selfsup.evaluate.linear import linear_probe_accuracy
 
 PROTOCOLS = ("knn", "linear")
+FRACTION_PROTOCOLS = (*PROTOCOLS, "finetune")
 
 
 def balanced_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Indices of a class-balanced draw of ``fraction`` of the samples (at least one per class)."""
+    """Indices of a class-balanced draw of ``fraction`` of the samples (``fraction`` of every class).
+
+    A fraction that would leave a class with no labelled sample is an error rather than a
+    silent upgrade to one sample, so a reported "1 %" is really 1 %.
+    """
     if not 0 < fraction <= 1:
         raise DataError(f"label fraction must be in (0, 1], got {fraction}")
     rng = np.random.default_rng(seed)
     picks = []
     for c in np.unique(labels):
         idx = np.flatnonzero(labels == c)
-        picks.append(rng.choice(idx, size=max(1, round(fraction * len(idx))), replace=False))
+        take = int(fraction * len(idx) + 0.5)
+        if take == 0:
+            raise DataError(f"label fraction {fraction:g} leaves class {c} ({len(idx)} samples) with no labelled "
+                            f"sample; use a fraction of at least {0.5 / len(idx):.3g} or drop that class")
+        picks.append(rng.choice(idx, size=take, replace=False))
     return np.sort(np.concatenate(picks))
 
 
-def _check(name: str, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    x, y = np.asarray(x, dtype=np.float32), np.asarray(y)
+def check_labels(name: str, n: int, labels: np.ndarray, min_classes: int = 1) -> np.ndarray:
+    """Labels as int64 class ids, one per sample; a named error for the wrong length, missing
+    labels (-1), non-integer values or too few classes."""
+    y = np.asarray(labels)
+    if y.ndim != 1:
+        raise DataError(f"{name} labels must be one class id per sample (1-D), got shape {y.shape}")
+    if len(y) != n:
+        raise DataError(f"{name}: {n} samples but {len(y)} labels; pass one label per sample")
+    if y.dtype.kind == "f" and np.isfinite(y).all() and (y == np.round(y)).all():
+        y = y.astype(np.int64)
+    if y.dtype.kind not in "iu":
+        raise DataError(f"{name} labels must be integer class ids 0..C-1, got dtype {y.dtype}; map class names "
+                        "to integers first")
+    if (y < 0).any():
+        raise DataError(f"{name}: {int((y < 0).sum())} samples have no label (-1); evaluation needs labels for all")
+    if len(np.unique(y)) < min_classes:
+        raise DataError(f"{name} labels hold a single class; evaluation needs at least {min_classes} classes")
+    return y.astype(np.int64)
+
+
+def _check(name: str, x: np.ndarray, y: np.ndarray, min_classes: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(x, dtype=np.float32)
     if x.ndim != 2:
         raise DataError(f"{name} embeddings must be (N, D), got shape {x.shape}")
-    if len(x) != len(y):
-        raise DataError(f"{name}: {len(x)} embeddings but {len(y)} labels; pass one label per sample")
+    y = check_labels(name, len(x), y, min_classes)
     if not np.isfinite(x).all():
         bad = int((~np.isfinite(x).all(1)).sum())
         raise DataError(f"{name}: {bad} embeddings contain NaN or inf; the encoder diverged or the input has NaNs")
-    if (y < 0).any():
-        raise DataError(f"{name}: {int((y < 0).sum())} samples have no label (-1); evaluation needs labels for all")
-    return x, y.astype(np.int64)
+    return x, y
+
+
+def mean_sd(runs: Sequence[float]) -> dict[str, Any]:
+    """Mean, sample standard deviation (0 for one run) and the runs themselves."""
+    return {"mean": float(np.mean(runs)), "std": float(np.std(runs, ddof=1)) if len(runs) > 1 else 0.0,
+            "runs": [float(r) for r in runs]}
 
 
 def evaluate_embeddings(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
@@ -48,13 +80,11 @@ def evaluate_embeddings(train_x: np.ndarray, train_y: np.ndarray, test_x: np.nda
 
     Fractions below 1 are drawn class-balanced once per seed; the full label set is run once.
     """
-    train_x, train_y = _check("train", train_x, train_y)
-    test_x, test_y = _check("test", test_x, test_y)
     unknown = set(protocols) - set(PROTOCOLS)
     if unknown:
         raise DataError(f"unknown protocol(s) {', '.join(sorted(unknown))}; choose from {', '.join(PROTOCOLS)}")
-    if len(np.unique(train_y)) < 2:
-        raise DataError("train labels hold a single class; evaluation needs at least two classes")
+    train_x, train_y = _check("train", train_x, train_y, min_classes=2)
+    test_x, test_y = _check("test", test_x, test_y)
     results: dict[str, Any] = {"n_train": len(train_x), "n_test": len(test_x), "dim": int(train_x.shape[1]),
                                "protocol": {"knn_k": knn_k, "knn_temperature": knn_temperature,
                                             "linear_c": linear_c, "seeds": list(seeds)}}
@@ -69,23 +99,39 @@ def evaluate_embeddings(train_x: np.ndarray, train_y: np.ndarray, test_x: np.nda
                 else:
                     acc = linear_probe_accuracy(train_x[idx], train_y[idx], test_x, test_y, linear_c)
                 runs.append(acc)
-            table[f"{frac:g}"] = {"mean": float(np.mean(runs)), "std": float(np.std(runs)), "runs": runs,
-                                  "n_labels": len(idx)}
+            table[f"{frac:g}"] = {**mean_sd(runs), "n_labels": len(idx)}
         results[proto] = table
     return results
 
 
 def format_results(results: dict[str, Any], title: str = "") -> str:
-    """A small Markdown table of accuracy (mean ± std) per protocol and label fraction."""
-    fracs = sorted({f for p in PROTOCOLS if p in results for f in results[p]}, key=float)
-    lines = [f"{title}" if title else "", "| protocol | " + " | ".join(f"{float(f):.0%} labels" for f in fracs) + " |",
-             "|---|" + "---|" * len(fracs)]
-    for p in PROTOCOLS:
-        if p in results:
-            cells = [f"{results[p][f]['mean']:.3f} ± {results[p][f]['std']:.3f}" if f in results[p] else "-"
-                     for f in fracs]
-            lines.append(f"| {p} | " + " | ".join(cells) + " |")
-    return "\n".join(line for line in lines if line)
+    """Markdown tables: accuracy (mean ± sd) per protocol and label fraction, the from-scratch
+    baseline's rows beside; then equivariance R² and the other metrics' headline numbers."""
+    rows = [(p, results[p]) for p in FRACTION_PROTOCOLS if p in results]
+    rows += [(f"{p} (from scratch)", results["scratch"][p]) for p in FRACTION_PROTOCOLS if p in
+             results.get("scratch", {})]
+    lines = [title] if title else []
+    if rows:
+        fracs = sorted({f for _, t in rows for f in t}, key=float)
+        lines += ["| protocol | " + " | ".join(f"{float(f):.0%} labels" for f in fracs) + " |",
+                  "|---|" + "---|" * len(fracs)]
+        for name, table in rows:
+            cells = [f"{table[f]['mean']:.3f} ± {table[f]['std']:.3f}" if f in table else "-" for f in fracs]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    equi = [(name, r.get("equivariance")) for name, r in (("pretrained", results),
+                                                           ("from scratch", results.get("scratch", {})))]
+    equi = [(n, e) for n, e in equi if e]
+    if equi:
+        kinds = list(equi[0][1])
+        lines += ["", "| equivariance R² | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
+        lines += [f"| {n} | " + " | ".join(f"{e[k]['r2']:.3f}" for k in kinds) + " |" for n, e in equi]
+    headline = {"retrieval": ("recall@1", "map@r"), "clustering": ("nmi", "ari"), "anomaly": ("mean",),
+                "misclassified": ("count", "fraction"), "diagnostics": ("rankme", "uniformity", "embedding_std")}
+    extra = [f"{m}: " + ", ".join(f"{k} {results[m][k]:.4g}" for k in keys if k in results[m])
+             for m, keys in headline.items() if m in results]
+    if extra:
+        lines += ["", *extra]
+    return "\n".join(lines)
 
 
 EXTRA_METRICS = ("retrieval", "clustering", "anomaly", "misclassified", "diagnostics")
@@ -102,7 +148,7 @@ def evaluate_beyond_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: n
     if unknown:
         valid = ", ".join((*PROTOCOLS, *EXTRA_METRICS))
         raise DataError(f"unknown metric(s) {', '.join(unknown)}; choose from {valid}")
-    train_x, train_y = _check("train", train_x, train_y)
+    train_x, train_y = _check("train", train_x, train_y, min_classes=2)
     test_x, test_y = _check("test", test_x, test_y)
     out: dict[str, Any] = {}
     if "retrieval" in metrics:

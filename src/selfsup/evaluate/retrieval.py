@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from selfsup.data.errors import DataError
 
 
-def _cosine_neighbours(query: np.ndarray, base: np.ndarray, k: int,
+def cosine_neighbours(query: np.ndarray, base: np.ndarray, k: int,
                        exclude_self: bool) -> tuple[np.ndarray, np.ndarray]:
     q = F.normalize(torch.as_tensor(np.asarray(query), dtype=torch.float32), dim=1)
     b = F.normalize(torch.as_tensor(np.asarray(base), dtype=torch.float32), dim=1)
@@ -23,7 +23,7 @@ def _cosine_neighbours(query: np.ndarray, base: np.ndarray, k: int,
 def recall_at_k(z: np.ndarray, labels: np.ndarray, ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
     """Fraction of queries with a same-label item among their k nearest others (cosine)."""
     y = np.asarray(labels)
-    _, idx = _cosine_neighbours(z, z, max(ks), exclude_self=True)
+    _, idx = cosine_neighbours(z, z, max(ks), exclude_self=True)
     hit = y[idx] == y[:, None]
     return {f"recall@{k}": float(hit[:, :k].any(1).mean()) for k in ks}
 
@@ -35,7 +35,7 @@ def map_at_r(z: np.ndarray, labels: np.ndarray) -> float:
     r_max = max(counts.values())
     if r_max < 1:
         raise DataError("mAP@R needs at least two samples in some class")
-    _, idx = _cosine_neighbours(z, z, r_max, exclude_self=True)
+    _, idx = cosine_neighbours(z, z, r_max, exclude_self=True)
     scores = []
     for i, c in enumerate(y):
         r = counts[c]
@@ -70,7 +70,7 @@ def anomaly_auroc(train_z: np.ndarray, train_y: np.ndarray, test_z: np.ndarray, 
         normal = tr_y != c
         if not (te_y == c).any() or (te_y == c).all():
             continue
-        sim, _ = _cosine_neighbours(test_z, np.asarray(train_z)[normal], k, exclude_self=False)
+        sim, _ = cosine_neighbours(test_z, np.asarray(train_z)[normal], k, exclude_self=False)
         out[f"class_{c}"] = float(roc_auc_score(te_y == c, 1 - sim.mean(1)))
     if not out:
         raise DataError("anomaly AUROC needs a test set with both held-out and normal samples")
@@ -83,7 +83,7 @@ def misclassified(train_z: np.ndarray, train_y: np.ndarray, test_z: np.ndarray, 
     """Test samples whose label disagrees with the majority of their k nearest training neighbours,
     most confident disagreement first (as AstroM³ uses to find mislabelled objects)."""
     tr_y, te_y = np.asarray(train_y), np.asarray(test_y)
-    _, idx = _cosine_neighbours(test_z, train_z, k, exclude_self=False)
+    _, idx = cosine_neighbours(test_z, train_z, k, exclude_self=False)
     found = []
     for i, row in enumerate(tr_y[idx]):
         values, counts = np.unique(row, return_counts=True)

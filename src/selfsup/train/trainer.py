@@ -326,25 +326,30 @@ def _describe(arch: dict[str, Any]) -> str:
 
 
 class _Accumulator:
-    """Means of the loss and scalar logs since the last flush.
+    """Means of the loss and scalar logs since the last flush, each over the steps that logged it.
 
-    Logs stay tensors until ``flush`` so a GPU step does not wait on them.
+    A periodic log (a kNN accuracy every 500 steps) is its own value, not diluted by the
+    steps that did not compute it. Logs stay tensors until ``flush`` so a GPU step does
+    not wait on them.
     """
 
     def __init__(self) -> None:
         self.sums: dict[str, Tensor | float] = {}
-        self.count = 0
+        self.counts: dict[str, int] = {}
+
+    def _add(self, key: str, value: Tensor | float) -> None:
+        self.sums[key] = self.sums.get(key, 0.0) + value
+        self.counts[key] = self.counts.get(key, 0) + 1
 
     def add(self, loss: float, out: dict[str, Tensor]) -> None:
-        self.count += 1
-        self.sums["loss"] = self.sums.get("loss", 0.0) + loss
+        self._add("loss", loss)
         for k, v in out.items():
-            if k != "loss" and isinstance(v, Tensor) and v.numel() == 1:
-                self.sums[k] = self.sums.get(k, 0.0) + v.detach().float()
+            if k != "loss" and isinstance(v, (Tensor, float, int)) and (not isinstance(v, Tensor) or v.numel() == 1):
+                self._add(k, v.detach().float() if isinstance(v, Tensor) else float(v))
 
     def flush(self) -> dict[str, float]:
-        out = {k: float(v) / max(1, self.count) for k, v in self.sums.items()}
-        self.sums, self.count = {}, 0
+        out = {k: float(v) / self.counts[k] for k, v in self.sums.items()}
+        self.sums, self.counts = {}, {}
         return out
 
 
@@ -355,6 +360,7 @@ class _MetricsLogger:
         run.mkdir(parents=True, exist_ok=True)
         self.path = run / METRICS_NAME
         self.rows: list[dict[str, Any]] = []
+        self.fields: list[str] = []
         if self.path.exists():
             with open(self.path, newline="") as f:
                 self.rows = [r for r in csv.DictReader(f) if int(r["step"]) <= start]
@@ -368,22 +374,22 @@ class _MetricsLogger:
         self._rewrite()
 
     def _rewrite(self) -> None:
-        keys: list[str] = []
+        self.fields = []
         for r in self.rows:
-            keys += [k for k in r if k not in keys]
+            self.fields += [k for k in r if k not in self.fields]
         with open(self.path, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=keys or ["step"], extrasaction="ignore")
+            w = csv.DictWriter(f, fieldnames=self.fields or ["step"], extrasaction="ignore")
             w.writeheader()
             w.writerows(self.rows)
 
     def write(self, row: dict[str, float]) -> None:
-        new_keys = bool(self.rows) and any(k not in self.rows[0] for k in row)
+        """Append a row; a column seen for the first time (a periodic kNN score) rewrites the header."""
         self.rows.append(row)
-        if new_keys or len(self.rows) == 1:
+        if any(k not in self.fields for k in row):
             self._rewrite()
         else:
             with open(self.path, "a", newline="") as f:
-                csv.DictWriter(f, fieldnames=list(self.rows[0]), extrasaction="ignore").writerow(row)
+                csv.DictWriter(f, fieldnames=self.fields, extrasaction="ignore").writerow(row)
         if self.tb:
             for k, v in row.items():
                 if k != "step":

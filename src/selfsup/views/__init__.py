@@ -18,6 +18,7 @@ from selfsup.views.image import (
     RandomGrayscale,
     RandomHorizontalFlip,
     RandomResizedCrop,
+    RandomRotation,
     RandomSolarize,
     to_float,
 )
@@ -138,6 +139,18 @@ def image_views(preset: str = "simclr", size: int = 32, n_views: int = 2, scale:
     return MultiCrop(MultiView(pipes, n_views=n_views), MultiView(local, n_views=n_local))
 
 
+def finetune_views(size: int, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
+                   scale: tuple[float, float] = (0.35, 1.0)) -> ViewPipeline:
+    """The light augmentation of supervised fine-tuning: random crop (``scale``), flip, normalise."""
+    return ViewPipeline([RandomResizedCrop(size, scale=scale, hflip_p=0.5), Normalize(mean, std, inplace=True)])
+
+
+def equivariance_transforms(size: int) -> dict[str, ImageOp]:
+    """The image transforms whose parameters the equivariance measure predicts: rotation (any
+    angle) and a random resized crop (scale 0.2-1, no flip)."""
+    return {"rotation": RandomRotation((-180.0, 180.0)), "crop": RandomResizedCrop(size, scale=(0.2, 1.0))}
+
+
 class MultiCrop(nn.Module):
     """Global views then local views: ``[g_1, ..., g_G, l_1, ..., l_L]``."""
 
@@ -165,7 +178,10 @@ __all__ = [
     "RandomGrayscale",
     "RandomHorizontalFlip",
     "RandomResizedCrop",
+    "RandomRotation",
     "RandomSolarize",
     "ViewPipeline",
+    "equivariance_transforms",
+    "finetune_views",
     "image_views",
 ]

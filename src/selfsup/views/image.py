@@ -119,6 +119,35 @@ def crop_resize(x: Tensor, box: Tensor, size: tuple[int, int], flip: Tensor | No
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
+class RandomRotation(ImageOp):
+    """Rotate each image by an angle drawn uniformly from ``degrees`` (about the centre, zero fill).
+
+    Params: ``angle`` (B,) in degrees, counter-clockwise; read by the equivariance measure
+    and rotation pretext tasks.
+    """
+
+    name = "rotation"
+
+    def __init__(self, degrees: tuple[float, float] = (-180.0, 180.0)) -> None:
+        super().__init__()
+        self.degrees = tuple(degrees)
+
+    def forward(self, x: Tensor, g: torch.Generator) -> tuple[Tensor, Params]:
+        x = to_float(x)
+        angle = _uniform(x.shape[0], *self.degrees, g, x.device)
+        return rotate(x, angle), {"angle": angle}
+
+
+def rotate(x: Tensor, degrees: Tensor) -> Tensor:
+    """Rotate a (B, C, H, W) float batch counter-clockwise by per-sample ``degrees`` (one grid_sample)."""
+    rad = torch.deg2rad(degrees.to(x.dtype))
+    cos, sin = rad.cos(), rad.sin()
+    theta = torch.zeros(x.shape[0], 2, 3, device=x.device, dtype=x.dtype)
+    theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1] = cos, -sin, sin, cos
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
 class RandomHorizontalFlip(ImageOp):
     """Mirror each image with probability ``p``. Params: ``flip`` (B,) bool."""
 
