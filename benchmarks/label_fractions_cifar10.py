@@ -25,6 +25,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import load_cifar10_jpeg, machine, write_results
 
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
 
 def cifar10_npz(cache: Path) -> Path:
     """Decode the shared JPEG copy once into an .npz (x_train, y_train, x_test, y_test) the CLI can read."""
@@ -32,7 +34,7 @@ def cifar10_npz(cache: Path) -> Path:
         x, y, xt, yt = load_cifar10_jpeg()
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, x_train=x, y_train=y, x_test=xt, y_test=yt)
+        np.savez(tmp, x_train=x, y_train=y, x_test=xt, y_test=yt, class_names=np.array(CIFAR10_CLASSES))
         os.replace(tmp, cache)
     return cache
 
@@ -47,14 +49,18 @@ def main() -> None:
     ap.add_argument("--finetune", action="append", default=[], metavar="KEY=VALUE",
                     help="FinetuneConfig override, e.g. epochs=30 (repeatable)")
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "selfsup" / "cifar10_jpeg_decoded.npz"))
+    ap.add_argument("--render", action="store_true", help="only rewrite the Markdown table from the saved JSON")
     a = ap.parse_args()
+    if a.render:
+        render()
+        return
 
     import torch
 
     import selfsup
     from selfsup.config import apply_overrides
     from selfsup.demo import calibrate_step_seconds
-    from selfsup.evaluate.finetune import FinetuneConfig, format_label_fractions
+    from selfsup.evaluate.finetune import FinetuneConfig
 
     torch.set_num_threads(a.threads)
     data = cifar10_npz(Path(a.cache))
@@ -78,10 +84,6 @@ def main() -> None:
     res = selfsup.evaluate(enc, data, f"{data}:test", fractions, seeds, metrics=["linear", "finetune", "equivariance"],
                            baseline="scratch", finetune=ft, progress=True)
     (run / "evaluation.json").write_text(json.dumps(res, indent=2))
-    protocols = ("finetune", "linear")
-    study = {"fractions": fractions, "results": {"SimCLR-pretrained": {p: res[p] for p in protocols},
-                                                 "from scratch": {p: res["scratch"][p] for p in protocols}}}
-    table = format_label_fractions(study)
     from selfsup.report import read_metrics
 
     hist = read_metrics(run / "metrics.csv")
@@ -93,16 +95,40 @@ def main() -> None:
                "encoder": enc.spec(), "finetune_config": res["finetune_config"], "fractions": fractions,
                "seeds": seeds, "n_train": res["n_train"], "n_test": res["n_test"], "evaluation": res,
                "run_dir": str(run)}
-    steps = {f"{f:g}": res["finetune"][f"{f:g}"]["n_labels"] for f in fractions}
-    header = (f"CIFAR-10 label fractions: small_cnn, SimCLR pretraining ({hist[-1]['step']} steps, "
-              f"{float(hist[-1]['elapsed_s']) / 60:.0f} min) vs the same network from scratch. Test accuracy on "
-              f"{res['n_test']:,} images, mean ± sample sd over seeds {a.seeds} (class-balanced label draws per "
-              f"seed; labelled images per fraction: {steps}). Fine-tuning: AdamW lr {ft.lr:g}, wd "
-              f"{ft.weight_decay:g}, {ft.epochs} epochs clamped to {ft.min_steps}-{ft.max_steps} steps of "
-              f"{ft.batch_size}, crop+flip; linear: logistic regression on frozen standardised features. "
-              f"{machine()['cpu']}, {a.threads} threads, {time.strftime('%Y-%m-%d')}.\n\n")
-    print(header + table)
-    print(write_results("label_fractions_cifar10", payload, header + table))
+    print(write_results("label_fractions_cifar10", payload, markdown(payload)))
+    print(markdown(payload))
+
+
+def markdown(p: dict) -> str:
+    """The README table and its header line, from the saved results."""
+    from selfsup.evaluate.finetune import format_label_fractions
+
+    res, ft = p["evaluation"], p["finetune_config"]
+    protocols = ("finetune", "linear")
+    study = {"fractions": p["fractions"], "results": {"SimCLR-pretrained": {k: res[k] for k in protocols},
+                                                      "from scratch": {k: res["scratch"][k] for k in protocols}}}
+    labelled = ", ".join(f"{float(f):.0%}: {res['finetune'][f]['n_labels']:,}" for f in res["finetune"])
+    steps = p["pretrain_steps"]
+    epochs = round(steps * 256 / res["n_train"])
+    header = (
+        f"CIFAR-10 label fractions: small_cnn pretrained with SimCLR for {epochs} epochs ({steps:,} steps of 256) "
+        f"vs the same network from scratch. Test accuracy on {res['n_test']:,} images, mean ± sample sd over seeds "
+        f"{', '.join(map(str, p['seeds']))} (a class-balanced label draw per seed; labelled images {labelled}). "
+        f"Fine-tuning: AdamW lr {ft['lr']:g}, wd {ft['weight_decay']:g}, {ft['epochs']} epochs clamped to "
+        f"{ft['min_steps']}-{ft['max_steps']} steps of {ft['batch_size']}, crop+flip, {ft['precision']} precision "
+        "(bf16 autocast where the CPU supports it, as here); linear: logistic regression on frozen standardised "
+        f"features (one run at 100 %: it is deterministic). {p['machine']['cpu']}, {p['machine']['threads']} "
+        f"thread(s), {p['machine']['date']}.\n\n")
+    return header + format_label_fractions(study)
+
+
+def render() -> None:
+    from common import REPO
+
+    path = REPO / "benchmarks" / "results" / "label_fractions_cifar10.json"
+    payload = json.loads(path.read_text())
+    (path.with_suffix(".md")).write_text(markdown(payload) + "\n")
+    print(markdown(payload))
 
 
 if __name__ == "__main__":

@@ -200,11 +200,13 @@ def label_fraction_study(encoders: dict[str, nn.Module], train: Source, train_la
 
 def format_label_fractions(study: dict[str, Any]) -> str:
     """Markdown: one row per encoder and protocol, one column per label fraction (mean ± sd)."""
+    from selfsup.evaluate.protocol import format_cell
+
     fracs = [f"{f:g}" for f in study["fractions"]]
     lines = ["| encoder | protocol | " + " | ".join(f"{float(f):.0%} labels" for f in fracs) + " |",
              "|---|---|" + "---|" * len(fracs)]
     for name, protos in study["results"].items():
         for proto, table in protos.items():
-            cells = [f"{table[f]['mean']:.3f} ± {table[f]['std']:.3f}" for f in fracs]
+            cells = [format_cell(table[f]) for f in fracs]
             lines.append(f"| {name} | {proto} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

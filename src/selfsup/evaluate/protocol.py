@@ -66,6 +66,14 @@ def _check(name: str, x: np.ndarray, y: np.ndarray, min_classes: int = 1) -> tup
     return x, y
 
 
+def format_cell(cell: dict[str, Any]) -> str:
+    """``mean ± sd`` of a result cell; one run says so instead of printing a zero sd."""
+    if len(cell.get("runs", [])) == 1:
+        return f"{cell['mean']:.3f} (1 run)"
+    sd = cell["std"]
+    return f"{cell['mean']:.3f} ± {sd:.3f}" if sd >= 0.001 or sd == 0 else f"{cell['mean']:.3f} ± {sd:.4f}"
+
+
 def mean_sd(runs: Sequence[float]) -> dict[str, Any]:
     """Mean, sample standard deviation (0 for one run) and the runs themselves."""
     return {"mean": float(np.mean(runs)), "std": float(np.std(runs, ddof=1)) if len(runs) > 1 else 0.0,
@@ -116,7 +124,7 @@ def format_results(results: dict[str, Any], title: str = "") -> str:
         lines += ["| protocol | " + " | ".join(f"{float(f):.0%} labels" for f in fracs) + " |",
                   "|---|" + "---|" * len(fracs)]
         for name, table in rows:
-            cells = [f"{table[f]['mean']:.3f} ± {table[f]['std']:.3f}" if f in table else "-" for f in fracs]
+            cells = [format_cell(table[f]) if f in table else "-" for f in fracs]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     equi = [(name, r.get("equivariance")) for name, r in (("pretrained", results),
                                                            ("from scratch", results.get("scratch", {})))]

@@ -151,7 +151,7 @@ def _summary_cards(rows: list[dict[str, str]], evaluation: dict[str, Any]) -> st
 
 
 def _fraction_table(evaluation: dict[str, Any]) -> str:
-    from selfsup.evaluate.protocol import FRACTION_PROTOCOLS
+    from selfsup.evaluate.protocol import FRACTION_PROTOCOLS, format_cell
 
     rows, fracs = [], set()
     for who, src in (("pretrained", evaluation), ("from scratch", evaluation.get("scratch", {}))):
@@ -162,8 +162,7 @@ def _fraction_table(evaluation: dict[str, Any]) -> str:
     if not rows:
         return ""
     order = sorted(fracs, key=float)
-    body = [[name, *[f"{t[f]['mean']:.3f} ± {t[f]['std']:.3f} (n={len(t[f]['runs'])})" if f in t else "-"
-                     for f in order]] for name, t in rows]
+    body = [[name, *[format_cell(t[f]) if f in t else "-" for f in order]] for name, t in rows]
     return _table(["protocol", *[f"{float(f):.0%} labels" for f in order]], body)
 
 
