@@ -219,10 +219,10 @@ def test_pretrain_monitor_section_and_its_errors(tmp_path):
     assert all(r["knn_acc"] and r["online_probe_acc"] and r["rankme"] for r in rows)
     from selfsup.config import ConfigError
 
-    with pytest.raises(ConfigError, match="monitor.knn_evry"):
+    with pytest.raises(ConfigError, match=r"monitor\.knn_evry"):
         selfsup.pretrain(data, "simclr", "small_cnn", encoder_kwargs=TINY_ENCODER, max_steps=1, batch_size=16,
                          progress=False, monitor={"knn_evry": 2})
-    with pytest.raises(DataError, match="needs monitor.knn_test"):
+    with pytest.raises(DataError, match=r"needs monitor\.knn_test"):
         selfsup.pretrain(data, "simclr", "small_cnn", encoder_kwargs=TINY_ENCODER, max_steps=1, batch_size=16,
                          progress=False, monitor={"knn_every": 2})
 

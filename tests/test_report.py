@@ -73,7 +73,7 @@ def test_report_says_what_is_missing_and_rejects_a_non_run(tmp_path, evaluated_r
     assert len(_embedded_pngs(page)) == 2 and "Not in this report" in page and "evaluation.json" in page
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(DataError, match="holds none of metrics.csv"):
+    with pytest.raises(DataError, match=r"holds none of metrics\.csv"):
         build_report(empty)
     with pytest.raises(FileNotFoundError, match="no such run folder"):
         build_report(tmp_path / "nowhere")
