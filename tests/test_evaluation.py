@@ -184,7 +184,7 @@ def test_measure_equivariance_reads_crop_boxes_from_a_pixel_encoder():
 # ------------------------------------------------------------------ periodic kNN
 
 
-def test_periodic_knn_logs_undiluted_scores_and_does_not_change_training(tmp_path):
+def test_periodic_knn_logs_undiluted_scores_and_monitors_do_not_change_training(tmp_path):
     data = tiny_images(64, 16)
 
     def run(callbacks, where):
@@ -195,8 +195,10 @@ def test_periodic_knn_logs_undiluted_scores_and_does_not_change_training(tmp_pat
                         callbacks=callbacks).fit(m, data, selfsup.image_views("simclr", 16), run_dir=where)
         return enc
 
+    from selfsup.evaluate import CollapseMonitor, OnlineLinearProbe
+
     knn = PeriodicKNN(data, data.labels, data, data.labels, Preprocess(16), every=3, k=5)
-    a = run([knn], tmp_path / "a")
+    a = run([OnlineLinearProbe(data.labels), knn, CollapseMonitor(every=2)], tmp_path / "a")
     b = run([], tmp_path / "b")
     assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
     assert [s for s, _ in knn.history] == [3, 6]
