@@ -180,12 +180,20 @@ def cmd_embed(a: argparse.Namespace) -> int:
 def cmd_report(a: argparse.Namespace) -> int:
     from selfsup.report import build_report
 
-    page = build_report(a.run_dir, a.data, a.out, max_points=a.points, progress=print)
+    try:
+        page = build_report(a.run_dir, a.data, a.out, max_points=a.points, progress=print)
+    except ImportError as e:  # matplotlib is an extra
+        print(f"selfsup report: error: {e}", file=sys.stderr)
+        return 2
     print(f"selfsup: wrote {page} ({page.stat().st_size / 1e6:.1f} MB)")
     if a.screenshot:
         from selfsup.report.browser import render_in_chromium
 
-        r = render_in_chromium(page, a.screenshot)
+        try:
+            r = render_in_chromium(page, a.screenshot)
+        except (RuntimeError, OSError) as e:
+            print(f"selfsup report: error: the page was written, but rendering it failed: {e}", file=sys.stderr)
+            return 2
         print(f"selfsup: {r['images_loaded']}/{r['images_total']} images loaded in Chromium; screenshot "
               f"{r['screenshot']}")
         if r["images_loaded"] != r["images_total"]:

@@ -30,8 +30,11 @@ def find_chromium() -> str | None:
 
 def _run(binary: str, args: list[str], timeout: float) -> str:
     with tempfile.TemporaryDirectory(prefix="selfsup-chromium-") as profile:
-        p = subprocess.run([binary, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True,
-                           timeout=timeout)
+        try:
+            p = subprocess.run([binary, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True,
+                               text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            raise RuntimeError(f"chromium did not finish within {timeout:.0f} s") from e
     if p.returncode != 0:
         raise RuntimeError(f"chromium exited with {p.returncode}: {p.stderr.strip()[-800:]}")
     return p.stdout
