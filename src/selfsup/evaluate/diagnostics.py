@@ -56,12 +56,14 @@ class CollapseMonitor(Callback):
 
     Complete collapse: the normalised embeddings' per-dimension std falls below
     ``complete_ratio / sqrt(D)``. Dimensional collapse: RankMe falls below
-    ``dimensional_ratio * min(B, D)``. Reads ``embedding`` from the step outputs every
-    ``every`` steps; the history of checks is kept in ``self.history`` and RankMe and the
-    std are logged to ``metrics.csv`` (``rankme``, ``embedding_std``).
+    ``dimensional_ratio * min(B, D)``, or below 2 at any size (5 %: masked-modelling ViTs and
+    Barlow Twins sit at 8-10 % early in healthy CIFAR-10 runs, seen in the slow real-data
+    tests). Reads ``embedding`` from the step outputs every ``every`` steps; the history of
+    checks is kept in ``self.history`` and RankMe and the std are logged to ``metrics.csv``
+    (``rankme``, ``embedding_std``).
     """
 
-    def __init__(self, every: int = 50, complete_ratio: float = 0.1, dimensional_ratio: float = 0.1) -> None:
+    def __init__(self, every: int = 50, complete_ratio: float = 0.1, dimensional_ratio: float = 0.05) -> None:
         self.every, self.complete_ratio, self.dimensional_ratio = every, complete_ratio, dimensional_ratio
         self.history: list[dict[str, Any]] = []
         self.alarms: list[str] = []
@@ -78,7 +80,7 @@ class CollapseMonitor(Callback):
         if d["embedding_std"] < self.complete_ratio * d["std_if_spread"]:
             problems.append(f"complete collapse: embedding std {d['embedding_std']:.2e} vs {d['std_if_spread']:.2e} "
                             "when spread out")
-        if d["rankme"] < self.dimensional_ratio * d["max_rank"]:
+        if d["rankme"] < max(2.0, self.dimensional_ratio * d["max_rank"]):  # under 2 directions is always collapse
             problems.append(f"dimensional collapse: effective rank {d['rankme']:.1f} of at most {d['max_rank']}")
         if problems:
             msg = f"step {state.step}: " + "; ".join(problems) + (". Lower the learning rate, check the views are "
