@@ -163,11 +163,12 @@ def pretrain(data: str | os.PathLike | np.ndarray | ImageDataset, method: str = 
         trainer_kwargs = {**METHODS[method].recommended_trainer, **trainer_kwargs}
     cfg = TrainConfig(**trainer_kwargs)
     mkw = dict(method_kwargs or {})
+    wrapper = {k: mkw.pop(k) for k in ("pretext", "pretext_weight") if k in mkw}  # any method takes these
     check_keys("method", mkw, METHODS[method].__init__, skip=("self", "encoder"))
     torch.manual_seed(cfg.seed)
     enc, enc_name, ekw = build_encoder(encoder, size, **dict(encoder_kwargs or {}))
     try:
-        model = create_method(method, enc, **mkw)
+        model = create_method(method, enc, **wrapper, **mkw)
     except ValueError as e:  # e.g. MAE on a CNN, a bad temperature: a named configuration error, not a traceback
         raise ConfigError(f"method {method}: {e}") from e
     views_name = views if isinstance(views, str) else ("custom" if views is not None else model.default_views)
@@ -177,7 +178,7 @@ def pretrain(data: str | os.PathLike | np.ndarray | ImageDataset, method: str = 
                             local_scale=tuple(local_scale))
     preprocess = Preprocess(size, tuple(mean), tuple(std))
     monitors = _monitors(monitor, ds, preprocess)
-    arch = {"method": method, "method_kwargs": json.dumps(mkw, sort_keys=True), "encoder": enc_name,
+    arch = {"method": method, "method_kwargs": json.dumps({**mkw, **wrapper}, sort_keys=True), "encoder": enc_name,
             "encoder_kwargs": json.dumps(ekw, sort_keys=True), "image_size": size}
     if run_dir is not None and int(os.environ.get("RANK", "0")) == 0:  # how the run was made, every default resolved
         _write_run_config(Path(run_dir), {
@@ -185,7 +186,7 @@ def pretrain(data: str | os.PathLike | np.ndarray | ImageDataset, method: str = 
             "views": {"preset": views_name, "n_views": n_views, "n_local": n_local, "local_size": local_size,
                       "local_scale": list(local_scale), "scale": list(scale) if scale else None,
                       "mean": list(mean), "std": list(std)},
-            "encoder": {"name": enc_name, **ekw}, "method": {"name": method, **mkw},
+            "encoder": {"name": enc_name, **ekw}, "method": {"name": method, **mkw, **wrapper},
             "trainer": asdict(cfg), "monitor": _monitor_dict(monitor)})
     Trainer(cfg, [*monitors, *callbacks]).fit(model, ds, views, run_dir=run_dir, arch=arch, resume=resume)
     result = PretrainedEncoder(enc.cpu().eval(), enc_name, ekw, preprocess)

@@ -23,6 +23,7 @@ from selfsup.methods.mixed_barlow import MixedBarlowTwins
 from selfsup.methods.moco import MoCoV2, MoCoV3
 from selfsup.methods.multiview import MVDHEL, MVInfoNCE
 from selfsup.methods.nnclr import NNCLR
+from selfsup.methods.rotnet import RotNet, WithRotationPretext
 from selfsup.methods.simclr import SimCLR
 from selfsup.methods.simsiam import SimSiam
 from selfsup.methods.swav import SwAV
@@ -55,14 +56,29 @@ METHODS: dict[str, type[Method]] = {
     # masked image modelling (ViT encoders)
     "mae": MAE,
     "hpm": HPM,
+    # pretext tasks (predict what a transformation did)
+    "rotnet": RotNet,
 }
 
+PRETEXT_TASKS = ("rotation",)
 
-def create_method(name: str, encoder: nn.Module, **kwargs: Any) -> Method:
-    """Build a method by registry name around ``encoder``."""
+
+def create_method(name: str, encoder: nn.Module, pretext: str | None = None, pretext_weight: float = 0.5,
+                  **kwargs: Any) -> Method:
+    """Build a method by registry name around ``encoder``.
+
+    ``pretext="rotation"`` adds rotation prediction as an auxiliary loss with ``pretext_weight``
+    (any method; ScatSimCLR's pretext-task regularisation).
+    """
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
-    return METHODS[name](encoder, **kwargs)
+    method = METHODS[name](encoder, **kwargs)
+    if pretext is None:
+        return method
+    if pretext not in PRETEXT_TASKS:
+        raise ValueError(f"unknown pretext task {pretext!r}; choose one of {', '.join(PRETEXT_TASKS)}")
+    return WithRotationPretext(method, pretext_weight)
 
 
-__all__ = ["METHODS", "EMATeacher", "Method", "create_method", *(c.__name__ for c in METHODS.values())]
+__all__ = ["METHODS", "PRETEXT_TASKS", "EMATeacher", "Method", "WithRotationPretext", "create_method",
+           *(c.__name__ for c in METHODS.values())]

@@ -148,6 +148,33 @@ def rotate(x: Tensor, degrees: Tensor) -> Tensor:
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
+class RandomRotate90(ImageOp):
+    """Rotate each (square) image by k quarter turns, k drawn uniformly from 0..3 (exact, no resampling).
+
+    Params: ``rot90`` (B,) long, the number of counter-clockwise quarter turns; the target
+    of rotation prediction (Gidaris et al. 2018).
+    """
+
+    name = "rot90"
+
+    def forward(self, x: Tensor, g: torch.Generator) -> tuple[Tensor, Params]:
+        k = torch.randint(0, 4, (x.shape[0],), generator=g, device=x.device)
+        return rotate90(x, k), {"rot90": k}
+
+
+def rotate90(x: Tensor, k: Tensor) -> Tensor:
+    """Rotate sample i of a square (B, C, H, W) batch by ``k[i]`` counter-clockwise quarter turns."""
+    if x.shape[-1] != x.shape[-2]:
+        raise ValueError(f"quarter-turn rotation needs square images, got {x.shape[-2]}x{x.shape[-1]}; "
+                         "crop them square first")
+    out = x.clone()
+    for turns in (1, 2, 3):
+        sel = k == turns
+        if sel.any():
+            out[sel] = torch.rot90(x[sel], turns, dims=(-2, -1))
+    return out
+
+
 class RandomHorizontalFlip(ImageOp):
     """Mirror each image with probability ``p``. Params: ``flip`` (B,) bool."""
 
