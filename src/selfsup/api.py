@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from selfsup.config import ConfigError, check_keys
 from selfsup.data import DataError, ImageDataset, load_images
 from selfsup.encoders import ENCODERS, create_encoder, wrap_module
-from selfsup.evaluate import PROTOCOLS
+from selfsup.evaluate import PROTOCOLS, evaluate_embeddings
 from selfsup.evaluate.embed import embed_source
 from selfsup.evaluate.finetune import FinetuneConfig
 from selfsup.evaluate.online import MonitorConfig, build_monitors
@@ -177,6 +177,7 @@ def pretrain(data: str | os.PathLike | np.ndarray | ImageDataset, method: str = 
                             mean=mean, std=std, n_local=n_local, local_size=local_size,
                             local_scale=tuple(local_scale))
     preprocess = Preprocess(size, tuple(mean), tuple(std))
+    monitor = _section("monitor", monitor, MonitorConfig)
     monitors = _monitors(monitor, ds, preprocess)
     arch = {"method": method, "method_kwargs": json.dumps({**mkw, **wrapper}, sort_keys=True), "encoder": enc_name,
             "encoder_kwargs": json.dumps(ekw, sort_keys=True), "image_size": size}
@@ -195,8 +196,17 @@ def pretrain(data: str | os.PathLike | np.ndarray | ImageDataset, method: str = 
     return result
 
 
-def _monitor_dict(monitor: MonitorConfig | dict[str, Any] | None) -> dict[str, Any]:
-    given = asdict(monitor) if isinstance(monitor, MonitorConfig) else asdict(MonitorConfig(**dict(monitor or {})))
+def _section(name: str, value: Any, cls: type) -> Any:
+    """A settings object from itself, a dict (keys checked against ``cls``: a named error) or None (defaults)."""
+    if isinstance(value, cls):
+        return value
+    given = dict(value or {})
+    check_keys(name, given, cls)
+    return cls(**given)
+
+
+def _monitor_dict(monitor: MonitorConfig) -> dict[str, Any]:
+    given = asdict(monitor)
     test = given.get("knn_test")
     if test is not None and not isinstance(test, (str, os.PathLike)):
         given["knn_test"] = getattr(test, "origin", type(test).__name__)
@@ -220,12 +230,7 @@ def _write_run_config(run: Path, cfg: dict[str, Any]) -> None:
     atomic_write_bytes(run / "config.yaml", lambda f: f.write(text.encode()))
 
 
-def _monitors(monitor: MonitorConfig | dict[str, Any] | None, ds: ImageDataset,
-              preprocess: Preprocess) -> list[Callback]:
-    if not isinstance(monitor, MonitorConfig):
-        given = dict(monitor or {})
-        check_keys("monitor", given, MonitorConfig)
-        monitor = MonitorConfig(**given)
+def _monitors(monitor: MonitorConfig, ds: ImageDataset, preprocess: Preprocess) -> list[Callback]:
     test = as_image_dataset(monitor.knn_test, split="test") if monitor.knn_every and monitor.knn_test else None
     if test is not None and not test.has_labels:
         raise DataError(f"{test.origin}: monitor.knn_test has no labels; use class sub-folders or an array file "
@@ -276,10 +281,7 @@ def evaluate(encoder: PretrainedEncoder, train: Any, test: Any, fractions: Seque
         raise DataError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(ALL_METRICS)}")
     if baseline not in ("auto", "scratch", "none"):
         raise ConfigError(f"baseline must be auto, scratch or none, got {baseline!r}")
-    if not isinstance(finetune, FinetuneConfig):
-        given = dict(finetune or {})
-        check_keys("finetune", given, FinetuneConfig)
-        finetune = FinetuneConfig(**given)
+    finetune = _section("finetune", finetune, FinetuneConfig)
     tr = as_image_dataset(train, encoder.preprocess.size)
     te = as_image_dataset(test, encoder.preprocess.size, split="test")  # CIFAR folders and .npz hold both splits
     for name, d in (("train", tr), ("test", te)):
@@ -287,31 +289,34 @@ def evaluate(encoder: PretrainedEncoder, train: Any, test: Any, fractions: Seque
             raise DataError(f"{d.origin}: the {name} data has no labels; use class sub-folders or an array file "
                             "with labels")
     pre = encoder.preprocess
-    say = print if progress else None
-    compared = [encoder]
+    compared = {"pretrained": encoder}
     if baseline == "scratch" or (baseline == "auto" and "finetune" in metrics):
-        compared.append(scratch_encoder(encoder, seeds[0] if seeds else 0))
-    where = {name: str(d) if isinstance(d, (str, os.PathLike)) else given.origin  # the report reloads paths
-             for name, d, given in (("train", train, tr), ("test", test, te))}
-    results: dict[str, Any] = {"data": {**where, "test_split": "test"}, "encoder": encoder.spec()}
-    for i, enc in enumerate(compared):
-        into = results if i == 0 else results.setdefault("scratch", {})
-        fraction_protocols = [m for m in metrics if m in FRACTION_PROTOCOLS]
-        if fraction_protocols:
+        compared["scratch"] = scratch_encoder(encoder, seeds[0] if seeds else 0)
+    recorded = {name: str(arg) if isinstance(arg, (str, os.PathLike)) else ds.origin  # the report reloads paths
+                for name, arg, ds in (("train", train, tr), ("test", test, te))}
+    results: dict[str, Any] = {"data": {**recorded, "test_split": "test"}, "encoder": encoder.spec()}
+    frozen = [m for m in metrics if m in PROTOCOLS]
+    extra = [m for m in metrics if m in EXTRA_METRICS]
+    for name, enc in compared.items():
+        into = results if name == "pretrained" else results.setdefault("scratch", {})
+        wants_extra = bool(extra) and name == "pretrained"
+        if frozen or wants_extra:  # one embedding pass serves the probes and the other metrics
+            ztr, zte = enc.embed(tr), enc.embed(te)
+        if frozen:
+            into.update(evaluate_embeddings(ztr, tr.labels, zte, te.labels, fractions, seeds, protocols=frozen,
+                                            **kwargs))
+        if "finetune" in metrics:
             study = label_fraction_study(
-                {"pretrained" if i == 0 else "scratch": enc.module}, tr, tr.labels, te, te.labels,
-                fractions=fractions, seeds=seeds, protocols=fraction_protocols, preprocess=pre,
-                augment=finetune_views(pre.size, pre.mean, pre.std), config=finetune, progress=say, **kwargs)
-            into.update(next(iter(study["results"].values())))
-            into.update({k: study[k] for k in ("n_train", "n_test")})
-            if "finetune" in fraction_protocols:
-                into["finetune_config"] = study["finetune_config"]
+                {name: enc.module}, tr, tr.labels, te, te.labels, fractions=fractions, seeds=seeds,
+                protocols=("finetune",), preprocess=pre, augment=finetune_views(pre.size, pre.mean, pre.std),
+                config=finetune, progress=print if progress else None)
+            into.update({"finetune": study["results"][name]["finetune"], "finetune_config": study["finetune_config"],
+                         "n_train": study["n_train"], "n_test": study["n_test"]})
         if "equivariance" in metrics:
             into["equivariance"] = measure_equivariance(enc.module, te, equivariance_transforms(pre.size), pre,
                                                         n=min(len(te), 2000))
-    extra = [m for m in metrics if m in EXTRA_METRICS]
-    if extra:
-        results.update(evaluate_beyond_accuracy(encoder.embed(tr), tr.labels, encoder.embed(te), te.labels, extra))
+        if wants_extra:
+            results.update(evaluate_beyond_accuracy(ztr, tr.labels, zte, te.labels, extra))
     return results
 
 
@@ -336,8 +341,7 @@ def pretrain_from_config(cfg: dict[str, Any]) -> PretrainedEncoder:
     if ds.summary:
         print(f"selfsup: {ds.summary}")
     preset = views_cfg.pop("preset", None)
-    monitor = dict(cfg.get("monitor") or {})
-    check_keys("monitor", monitor, MonitorConfig)
+    monitor = dict(cfg.get("monitor") or {})  # pretrain checks its keys
     return pretrain(ds, meth.pop("name", "simclr"), enc.pop("name", "small_cnn"), views=preset,
                     image_size=image_size, encoder_kwargs=enc, method_kwargs=meth, run_dir=cfg.get("run_dir"),
                     monitor=monitor, **views_cfg, **trainer)

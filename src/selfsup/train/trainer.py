@@ -344,8 +344,13 @@ class _Accumulator:
     def add(self, loss: float, out: dict[str, Tensor]) -> None:
         self._add("loss", loss)
         for k, v in out.items():
-            if k != "loss" and isinstance(v, (Tensor, float, int)) and (not isinstance(v, Tensor) or v.numel() == 1):
-                self._add(k, v.detach().float() if isinstance(v, Tensor) else float(v))
+            if k == "loss":
+                continue
+            if isinstance(v, Tensor):
+                if v.numel() == 1:
+                    self._add(k, v.detach().float())
+            elif isinstance(v, (float, int)):  # callbacks may log plain numbers
+                self._add(k, float(v))
 
     def flush(self) -> dict[str, float]:
         out = {k: float(v) / self.counts[k] for k, v in self.sums.items()}
