@@ -33,7 +33,8 @@ def test_gradients_reach_the_encoder_and_never_a_teacher(name):
     m = create_method(name, _encoder(name), **tiny_method_kwargs(name))
     m.setup(16)
     views = _views(n_local=0 if name in MASKED else 2)
-    params = [{"index": torch.arange(8)} for _ in views]
+    # every view carries crop and jitter params: view-parameter regression reads them
+    params = [{"index": torch.arange(8), "crop": torch.rand(8, 4), "jitter": torch.rand(8, 4)} for _ in views]
     out = m(views, params)
     assert out["loss"].ndim == 0 and math.isfinite(out["loss"].item())
     assert out["embedding"].shape == (8, m.encoder.out_dim) and not out["embedding"].requires_grad

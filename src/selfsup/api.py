@@ -133,37 +133,42 @@ def build_encoder(encoder: str | nn.Module, image_size: int, **kwargs: Any) -> t
         return wrap_module(encoder, kwargs.pop("out_dim", None)), "custom", {}
     if encoder in ENCODERS:
         check_keys("encoder", kwargs, ENCODERS[encoder])
-        if encoder == "vit_tiny":
+        if encoder in ("vit_tiny", "scatnet"):  # built for one input size
             kwargs.setdefault("image_size", image_size)
     return create_encoder(encoder, **kwargs), encoder, kwargs
 
 
 def pretrain(data: str | os.PathLike | np.ndarray | ImageDataset, method: str = "simclr",
-             encoder: str | nn.Module = "small_cnn", *, views: str | nn.Module | None = None,
+             encoder: str | nn.Module | None = None, *, views: str | nn.Module | None = None,
              image_size: int | None = None, n_views: int = 2, n_local: int = 0, local_size: int | None = None,
              local_scale: tuple[float, float] = (0.05, 0.14), scale: tuple[float, float] | None = None,
              mean: Sequence[float] = IMAGENET_MEAN,
              std: Sequence[float] = IMAGENET_STD, encoder_kwargs: dict[str, Any] | None = None,
              method_kwargs: dict[str, Any] | None = None, run_dir: str | os.PathLike | None = None,
              resume: bool = True, callbacks: Sequence[Callback] = (), skip_corrupt: bool = False,
-             monitor: MonitorConfig | dict[str, Any] | None = None, **trainer_kwargs: Any) -> PretrainedEncoder:
+             monitor: MonitorConfig | dict[str, Any] | None = None, random_fields: str | None = None,
+             **trainer_kwargs: Any) -> PretrainedEncoder:
     """Pretrain an encoder on unlabeled images and return it (also saved to ``run_dir`` if given).
 
+    ``encoder`` defaults to the method's own (``small_cnn`` for most, ``scatnet`` for ScatSimCLR).
     ``trainer_kwargs`` are ``TrainConfig`` fields (epochs, batch_size, lr, optimizer, ...); ``monitor``
     the ``MonitorConfig`` fields (online probe, periodic kNN, collapse alarm; logged to metrics.csv). ``n_views``
-    global views and ``n_local`` multi-crop views of ``local_size`` px are made with the method's preset.
+    global views and ``n_local`` multi-crop views of ``local_size`` px are made with the method's preset;
+    ``random_fields`` (mild, medium, strong) adds Random Field Augmentations to every view.
     Example: ``enc = selfsup.pretrain("photos/", method="byol", epochs=50); enc.embed(x)``.
     """
     ds = as_image_dataset(data, image_size, skip_corrupt=skip_corrupt)
     size = image_size or default_view_size(ds.image_size)
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    encoder = METHODS[method].default_encoder if encoder is None else encoder
     trainer_kwargs = _trainer_kwargs(trainer_kwargs)
     if "optimizer" not in trainer_kwargs:  # the paper's optimiser, as a block, unless the user chose one
         trainer_kwargs = {**METHODS[method].recommended_trainer, **trainer_kwargs}
     cfg = TrainConfig(**trainer_kwargs)
     mkw = dict(method_kwargs or {})
-    wrapper = {k: mkw.pop(k) for k in ("pretext", "pretext_weight") if k in mkw}  # any method takes these
+    wrapper_keys = ("pretext", "pretext_weight", "pretext_kwargs")  # any method takes these
+    wrapper = {k: mkw.pop(k) for k in wrapper_keys if k in mkw}
     check_keys("method", mkw, METHODS[method].__init__, skip=("self", "encoder"))
     torch.manual_seed(cfg.seed)
     enc, enc_name, ekw = build_encoder(encoder, size, **dict(encoder_kwargs or {}))
@@ -175,7 +180,7 @@ def pretrain(data: str | os.PathLike | np.ndarray | ImageDataset, method: str = 
     if views is None or isinstance(views, str):
         views = image_views(views or model.default_views, size, n_views=n_views, scale=tuple(scale) if scale else None,
                             mean=mean, std=std, n_local=n_local, local_size=local_size,
-                            local_scale=tuple(local_scale))
+                            local_scale=tuple(local_scale), random_fields=random_fields)
     preprocess = Preprocess(size, tuple(mean), tuple(std))
     monitor = _section("monitor", monitor, MonitorConfig)
     monitors = _monitors(monitor, ds, preprocess)
@@ -186,7 +191,7 @@ def pretrain(data: str | os.PathLike | np.ndarray | ImageDataset, method: str = 
             "data": {"path": ds.origin, "image_size": size},
             "views": {"preset": views_name, "n_views": n_views, "n_local": n_local, "local_size": local_size,
                       "local_scale": list(local_scale), "scale": list(scale) if scale else None,
-                      "mean": list(mean), "std": list(std)},
+                      "mean": list(mean), "std": list(std), "random_fields": random_fields},
             "encoder": {"name": enc_name, **ekw}, "method": {"name": method, **mkw, **wrapper},
             "trainer": asdict(cfg), "monitor": _monitor_dict(monitor)})
     Trainer(cfg, [*monitors, *callbacks]).fit(model, ds, views, run_dir=run_dir, arch=arch, resume=resume)
@@ -342,6 +347,6 @@ def pretrain_from_config(cfg: dict[str, Any]) -> PretrainedEncoder:
         print(f"selfsup: {ds.summary}")
     preset = views_cfg.pop("preset", None)
     monitor = dict(cfg.get("monitor") or {})  # pretrain checks its keys
-    return pretrain(ds, meth.pop("name", "simclr"), enc.pop("name", "small_cnn"), views=preset,
+    return pretrain(ds, meth.pop("name", "simclr"), enc.pop("name", None), views=preset,
                     image_size=image_size, encoder_kwargs=enc, method_kwargs=meth, run_dir=cfg.get("run_dir"),
                     monitor=monitor, **views_cfg, **trainer)

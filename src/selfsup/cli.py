@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     pt.add_argument("overrides", nargs="*", metavar="section.key=value", help="config overrides")
     pt.add_argument("--config", help="YAML config with sections data, views, encoder, method, trainer")
     pt.add_argument("--method", help=f"one of {', '.join(METHODS)} (default simclr)")
-    pt.add_argument("--encoder", help="encoder name (default small_cnn)")
+    pt.add_argument("--encoder", help="encoder name (default: the method's, small_cnn for most)")
     pt.add_argument("--epochs", type=int)
     pt.add_argument("--batch-size", type=int)
     pt.add_argument("--image-size", type=int)

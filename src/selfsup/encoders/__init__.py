@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from selfsup.encoders.cnn import SmallCNN
 from selfsup.encoders.resnet import ResNet, resnet18, resnet50
+from selfsup.encoders.scattering import ScatteringEncoder
 from selfsup.encoders.vit import VisionTransformer, vit_tiny
 
 ENCODERS: dict[str, Callable[..., nn.Module]] = {
@@ -24,6 +25,7 @@ ENCODERS: dict[str, Callable[..., nn.Module]] = {
     "resnet50": partial(resnet50, stem="imagenet"),
     "resnet50_cifar": partial(resnet50, stem="cifar"),
     "vit_tiny": vit_tiny,
+    "scatnet": ScatteringEncoder,  # needs the scattering extra (kymatio)
 }
 
 
@@ -99,5 +101,5 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-__all__ = ["ENCODERS", "ResNet", "SmallCNN", "VisionTransformer", "WrappedEncoder", "count_parameters",
-           "create_encoder", "resnet18", "resnet50", "vit_tiny", "wrap_module"]
+__all__ = ["ENCODERS", "ResNet", "ScatteringEncoder", "SmallCNN", "VisionTransformer", "WrappedEncoder",
+           "count_parameters", "create_encoder", "resnet18", "resnet50", "vit_tiny", "wrap_module"]

@@ -35,7 +35,9 @@ class FinetuneConfig:
     ``max_steps`` optimiser steps (1 % of the labels needs many epochs, 100 % few).
     AdamW with a cosine schedule and a 5 % warm-up; the encoder's learning rate is
     ``encoder_lr_scale`` times the head's. ``precision`` as the trainer's: ``auto`` uses
-    bf16 autocast where the device supports it.
+    bf16 autocast where the device supports it. ``label_augmentation="rotation"`` trains on joint
+    (class, quarter turn) labels and predicts by averaging over the four turns
+    (``JointRotationClassifier``; square images only).
     """
 
     epochs: int = 30
@@ -47,10 +49,52 @@ class FinetuneConfig:
     weight_decay: float = 0.05
     label_smoothing: float = 0.0
     precision: str = "auto"
+    label_augmentation: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.label_augmentation not in LABEL_AUGMENTATIONS:
+            raise ValueError(f"unknown finetune.label_augmentation {self.label_augmentation!r}; choose one of "
+                             f"{', '.join(LABEL_AUGMENTATIONS)}")
 
     def steps_for(self, n_labels: int) -> int:
         per_epoch = max(1, math.ceil(n_labels / self.batch_size))
         return int(min(self.max_steps, max(self.min_steps, self.epochs * per_epoch)))
+
+
+LABEL_AUGMENTATIONS = ("none", "rotation")
+
+
+class JointRotationClassifier(nn.Module):
+    """Self-supervised label augmentation (Lee et al. 2020, [001#23]): one head over (class, turn) pairs.
+
+    Training (``joint_loss``) shows every image in all four quarter turns with label
+    ``4 * class + turn``, so the rotation task shapes the features without asking them to be
+    rotation-invariant. Prediction (``forward``) averages, over the four turns of the input,
+    the logits of each class paired with the turn that was applied (their aggregated inference).
+    """
+
+    turns = 4
+
+    def __init__(self, encoder: nn.Module, num_classes: int) -> None:
+        super().__init__()
+        self.encoder, self.num_classes = encoder, num_classes
+        self.head = nn.Linear(int(encoder.out_dim), num_classes * self.turns)
+
+    def joint_logits(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Logits (4B, 4C) of all four turns of ``x`` (turn-major) and the turn of each row."""
+        from selfsup.views.image import rotate90
+
+        k = torch.arange(self.turns, device=x.device).repeat_interleave(x.shape[0])
+        return self.head(self.encoder(rotate90(x.repeat(self.turns, *([1] * (x.ndim - 1))), k))), k
+
+    def joint_loss(self, x: Tensor, y: Tensor, label_smoothing: float = 0.0) -> Tensor:
+        logits, k = self.joint_logits(x)
+        return F.cross_entropy(logits.float(), y.repeat(self.turns) * self.turns + k, label_smoothing=label_smoothing)
+
+    def forward(self, x: Tensor) -> Tensor:
+        logits, _ = self.joint_logits(x)
+        per_turn = logits.view(self.turns, x.shape[0], self.num_classes, self.turns)
+        return torch.stack([per_turn[t, :, :, t] for t in range(self.turns)]).mean(0)
 
 
 class _Classifier(nn.Module):
@@ -99,7 +143,8 @@ def finetune_accuracy(encoder: nn.Module, train: Source, train_labels: np.ndarra
     use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and bf16_supported(dev))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = _Classifier(copy.deepcopy(encoder), num_classes).to(dev).train()
+        head_type = JointRotationClassifier if cfg.label_augmentation == "rotation" else _Classifier
+        model = head_type(copy.deepcopy(encoder), num_classes).to(dev).train()
         model = model.to(memory_format=torch.channels_last)  # affects 4-D (conv) weights only
     enc_params = list(model.encoder.parameters())
     groups = [{"params": enc_params, "lr": cfg.lr * cfg.encoder_lr_scale, "scale": cfg.encoder_lr_scale},
@@ -126,10 +171,12 @@ def finetune_accuracy(encoder: nn.Module, train: Source, train_labels: np.ndarra
         lr = warmup_cosine(step, steps, warmup, cfg.lr)
         for g in optimizer.param_groups:
             g["lr"] = lr * g["scale"]
+        y = y_all[torch.as_tensor(batch)].to(dev)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
-            logits = model(x)
-        loss = F.cross_entropy(logits.float(), y_all[torch.as_tensor(batch)].to(dev),
-                               label_smoothing=cfg.label_smoothing)
+            if isinstance(model, JointRotationClassifier):
+                loss = model.joint_loss(x, y, cfg.label_smoothing)
+            else:
+                loss = F.cross_entropy(model(x).float(), y, label_smoothing=cfg.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -5,10 +5,12 @@ Each lives in one short file; ``METHODS`` maps the names the CLI and ``pretrain`
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from torch import nn
 
+from selfsup.config import check_keys
 from selfsup.methods.barlow_twins import BarlowTwins
 from selfsup.methods.base import EMATeacher, Method
 from selfsup.methods.byol import BYOL
@@ -18,16 +20,21 @@ from selfsup.methods.dino import DINO
 from selfsup.methods.directpred import DirectPred
 from selfsup.methods.hpm import HPM
 from selfsup.methods.isogclr import ISogCLR
+from selfsup.methods.jigsaw import Jigsaw, JigsawTask
 from selfsup.methods.mae import MAE
 from selfsup.methods.mixed_barlow import MixedBarlowTwins
 from selfsup.methods.moco import MoCoV2, MoCoV3
 from selfsup.methods.multiview import MVDHEL, MVInfoNCE
 from selfsup.methods.nnclr import NNCLR
-from selfsup.methods.rotnet import RotNet, WithRotationPretext
+from selfsup.methods.pretext import PretextMethod, PretextTask, WithPretext
+from selfsup.methods.relative_position import RelativePosition, RelativePositionTask
+from selfsup.methods.rotnet import RotationTask, RotNet
+from selfsup.methods.scatsimclr import ScatSimCLR
 from selfsup.methods.simclr import SimCLR
 from selfsup.methods.simsiam import SimSiam
 from selfsup.methods.swav import SwAV
 from selfsup.methods.vicreg import VICReg
+from selfsup.methods.view_params import ViewParameterTask, ViewParams
 from selfsup.methods.wmse import WMSE
 
 METHODS: dict[str, type[Method]] = {
@@ -42,6 +49,7 @@ METHODS: dict[str, type[Method]] = {
     "mv_infonce": MVInfoNCE,
     "mv_dhel": MVDHEL,
     "isogclr": ISogCLR,
+    "scatsimclr": ScatSimCLR,
     # non-contrastive
     "byol": BYOL,
     "simsiam": SimSiam,
@@ -58,27 +66,48 @@ METHODS: dict[str, type[Method]] = {
     "hpm": HPM,
     # pretext tasks (predict what a transformation did)
     "rotnet": RotNet,
+    "jigsaw": Jigsaw,
+    "relative_position": RelativePosition,
+    "view_params": ViewParams,
 }
 
-PRETEXT_TASKS = ("rotation",)
+#: tasks any method can add to its loss (``pretext=``); each takes the encoder width and its own kwargs
+PRETEXT_TASKS: dict[str, type[PretextTask]] = {
+    "rotation": RotationTask,
+    "jigsaw": JigsawTask,
+    "relative_position": RelativePositionTask,
+    "view_params": ViewParameterTask,
+}
 
 
-def create_method(name: str, encoder: nn.Module, pretext: str | None = None, pretext_weight: float = 0.5,
-                  **kwargs: Any) -> Method:
+def create_method(name: str, encoder: nn.Module, pretext: str | Sequence[str] | None = None,
+                  pretext_weight: float | Mapping[str, float] = 0.5,
+                  pretext_kwargs: Mapping[str, Mapping[str, Any]] | None = None, **kwargs: Any) -> Method:
     """Build a method by registry name around ``encoder``.
 
-    ``pretext="rotation"`` adds rotation prediction as an auxiliary loss with ``pretext_weight``
-    (any method; ScatSimCLR's pretext-task regularisation).
+    ``pretext`` adds pretext tasks (``"rotation"``, ``"rotation,jigsaw"`` or a list) to its loss, each
+    times ``pretext_weight`` (one number, or one per task); ``pretext_kwargs`` maps a task to its
+    settings, e.g. ``{"jigsaw": {"n_permutations": 30}}``. ScatSimCLR's pretext-task regularisation.
     """
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
     method = METHODS[name](encoder, **kwargs)
-    if pretext is None:
+    names = [p.strip() for p in pretext.split(",")] if isinstance(pretext, str) else list(pretext or [])
+    if not names:
+        if pretext_kwargs:
+            raise ValueError("pretext_kwargs given without a pretext task; set pretext as well")
         return method
-    if pretext not in PRETEXT_TASKS:
-        raise ValueError(f"unknown pretext task {pretext!r}; choose one of {', '.join(PRETEXT_TASKS)}")
-    return WithRotationPretext(method, pretext_weight)
+    unknown = [p for p in names if p not in PRETEXT_TASKS] + [p for p in (pretext_kwargs or {}) if p not in names]
+    if unknown or len(set(names)) != len(names):
+        raise ValueError(f"unknown or repeated pretext task(s) {', '.join(repr(u) for u in unknown) or names}; "
+                         f"choose from {', '.join(PRETEXT_TASKS)} (pretext_kwargs may name only chosen tasks)")
+    weights = dict(pretext_weight) if isinstance(pretext_weight, Mapping) else dict.fromkeys(names, pretext_weight)
+    settings = {p: dict((pretext_kwargs or {}).get(p, {})) for p in names}
+    for p, kw in settings.items():
+        check_keys(f"method.pretext_kwargs.{p}", kw, PRETEXT_TASKS[p].__init__, skip=("self", "in_dim"))
+    tasks = {p: PRETEXT_TASKS[p](encoder.out_dim, **settings[p]) for p in names}
+    return WithPretext(method, tasks, {p: float(w) for p, w in weights.items()})
 
 
-__all__ = ["METHODS", "PRETEXT_TASKS", "EMATeacher", "Method", "WithRotationPretext", "create_method",
-           *(c.__name__ for c in METHODS.values())]
+__all__ = ["METHODS", "PRETEXT_TASKS", "EMATeacher", "Method", "PretextMethod", "PretextTask", "WithPretext",
+           "create_method", *(c.__name__ for c in METHODS.values()), *(c.__name__ for c in PRETEXT_TASKS.values())]

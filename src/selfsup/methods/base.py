@@ -24,6 +24,8 @@ class Method(nn.Module):
     """
 
     default_views: str = "simclr"
+    #: the encoder ``pretrain`` builds when the user names none
+    default_encoder: str = "small_cnn"
     #: trainer settings the paper used, applied by ``pretrain`` when the user picks no optimizer
     recommended_trainer: dict = {}  # noqa: RUF012 - read-only class constant
 

@@ -12,7 +12,7 @@ from selfsup.objectives.contrastive import (
 from selfsup.objectives.distillation import NegativeCosineLoss
 from selfsup.objectives.distributed import all_reduce_mean, full_precision, gather
 from selfsup.objectives.masked import MaskedReconstructionLoss, PatchRankingLoss
-from selfsup.objectives.pretext import PretextClassificationLoss
+from selfsup.objectives.pretext import PretextClassificationLoss, PretextRegressionLoss
 from selfsup.objectives.redundancy import BarlowTwinsLoss, MixedCorrelationLoss, VICRegLoss, WhiteningMSELoss, whiten
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "NegativeCosineLoss",
     "PatchRankingLoss",
     "PretextClassificationLoss",
+    "PretextRegressionLoss",
     "RobustContrastiveLoss",
     "SwAVLoss",
     "VICRegLoss",

@@ -22,6 +22,7 @@ from selfsup.views.image import (
     RandomSolarize,
     to_float,
 )
+from selfsup.views.random_fields import RANDOM_FIELD_PRESETS, FieldStrength, RandomFieldAugment
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -81,12 +82,12 @@ class Preprocess:
 
 
 def _recipe(size: int, jitter: tuple[float, float, float, float], blur: float, solarize: float,
-            mean: Sequence[float], std: Sequence[float], scale: tuple[float, float]) -> ViewPipeline:
-    ops: list[ImageOp] = [
-        RandomResizedCrop(size, scale=scale, hflip_p=0.5),
-        ColorJitter(*jitter, p=0.8),
-        RandomGrayscale(0.2),
-    ]
+            mean: Sequence[float], std: Sequence[float], scale: tuple[float, float],
+            random_fields: str | None = None) -> ViewPipeline:
+    ops: list[ImageOp] = [RandomResizedCrop(size, scale=scale, hflip_p=0.5)]
+    if random_fields:
+        ops.append(RandomFieldAugment(random_fields))
+    ops += [ColorJitter(*jitter, p=0.8), RandomGrayscale(0.2)]
     if blur > 0:
         ops.append(GaussianBlur(p=blur))
     if solarize > 0:
@@ -100,7 +101,8 @@ PRESETS = ("simclr", "byol", "mae")
 
 def image_views(preset: str = "simclr", size: int = 32, n_views: int = 2, scale: tuple[float, float] | None = None,
                 mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD, n_local: int = 0,
-                local_size: int | None = None, local_scale: tuple[float, float] = (0.05, 0.14)) -> MultiView:
+                local_size: int | None = None, local_scale: tuple[float, float] = (0.05, 0.14),
+                random_fields: str | None = None) -> MultiView:
     """The published augmentation recipes, at CIFAR scale (size <= 64) or ImageNet scale.
 
     ``simclr``: crop, flip, colour jitter (0.4, 0.4, 0.4, 0.1 at small size; 0.8, 0.8,
@@ -112,6 +114,9 @@ def image_views(preset: str = "simclr", size: int = 32, n_views: int = 2, scale:
     Multi-crop (Caron et al. 2020): ``n_local`` extra views of ``local_size`` pixels (default
     ``size * 96 / 224``, even) cropped at ``local_scale``, after the ``n_views`` global views;
     global crops then default to scale (0.14, 1) instead of (0.08, 1).
+
+    ``random_fields`` (``mild``, ``medium``, ``strong``) adds Random Field Augmentations
+    (per-pixel affine and colour fields, Mansfield et al. 2023) right after the crop of every view.
     """
     small = size <= 64
     if scale is None:
@@ -123,19 +128,21 @@ def image_views(preset: str = "simclr", size: int = 32, n_views: int = 2, scale:
         jit = (0.4, 0.4, 0.2, 0.1)
         recipes = [(jit, 0.0 if small else 1.0, 0.0), (jit, 0.0 if small else 0.1, 0.2)]
     elif preset == "mae":
-        pipe = ViewPipeline([RandomResizedCrop(size, scale=scale, hflip_p=0.5), Normalize(mean, std, inplace=True)])
+        fields = [RandomFieldAugment(random_fields)] if random_fields else []
+        pipe = ViewPipeline([RandomResizedCrop(size, scale=scale, hflip_p=0.5), *fields,
+                             Normalize(mean, std, inplace=True)])
         if n_local:
             raise ValueError("the mae preset has no multi-crop; set n_local=0")
         return MultiView([pipe], n_views=n_views)
     else:
         raise ValueError(f"unknown view preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    pipes = [_recipe(size, j, blur, sol, mean, std, scale) for j, blur, sol in recipes]
+    pipes = [_recipe(size, j, blur, sol, mean, std, scale, random_fields) for j, blur, sol in recipes]
     if not n_local:
         return MultiView(pipes, n_views=n_views)
     if n_local < 0:
         raise ValueError(f"n_local must be >= 0, got {n_local}")
     local_size = local_size or max(8, 2 * round(size * 96 / 224 / 2))
-    local = [_recipe(local_size, j, blur, sol, mean, std, local_scale) for j, blur, sol in recipes[:1]]
+    local = [_recipe(local_size, j, blur, sol, mean, std, local_scale, random_fields) for j, blur, sol in recipes[:1]]
     return MultiCrop(MultiView(pipes, n_views=n_views), MultiView(local, n_views=n_local))
 
 
@@ -167,7 +174,9 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "PRESETS",
+    "RANDOM_FIELD_PRESETS",
     "ColorJitter",
+    "FieldStrength",
     "GaussianBlur",
     "ImageOp",
     "MultiCrop",
@@ -175,6 +184,7 @@ __all__ = [
     "Normalize",
     "Params",
     "Preprocess",
+    "RandomFieldAugment",
     "RandomGrayscale",
     "RandomHorizontalFlip",
     "RandomResizedCrop",

@@ -175,6 +175,41 @@ def rotate90(x: Tensor, k: Tensor) -> Tensor:
     return out
 
 
+def grid_tiles(x: Tensor, grid: int = 3, tile_fraction: float = 0.8, out_size: int | None = None,
+               jitter: bool = True) -> tuple[Tensor, Tensor]:
+    """Cut each image into a ``grid`` x ``grid`` array of square tiles: (B, grid², C, s, s) and their boxes.
+
+    Each cell keeps a tile ``tile_fraction`` of its side, placed at a random offset inside the
+    cell (``jitter``, from the global generator) or centred, so neighbouring tiles never touch
+    and edge continuity cannot give their order away (Noroozi and Favaro 2016; Doersch et al.
+    2015). ``out_size`` resamples the tiles (default: their own size in pixels). Tiles are in
+    row-major cell order; the boxes (B, grid², 4) are (x0, y0, w, h) fractions of the image.
+    """
+    if grid < 2 or not 0 < tile_fraction <= 1:
+        raise ValueError(f"grid_tiles needs grid >= 2 and 0 < tile_fraction <= 1, got {grid} and {tile_fraction}")
+    b, c, h, w = x.shape
+    x = to_float(x)
+    side = min(h, w) / grid
+    size = out_size or max(1, int(side * tile_fraction))
+    cell, tile = 1.0 / grid, tile_fraction / grid  # in fractions of the image side
+    slack = torch.rand(b, grid * grid, 2, device=x.device) if jitter else torch.full((b, grid * grid, 2), 0.5,
+                                                                                       device=x.device)
+    ij = torch.arange(grid, device=x.device, dtype=torch.float32)
+    corner = torch.stack(torch.meshgrid(ij, ij, indexing="xy"), -1).reshape(1, -1, 2) * cell  # (1, g², 2): x, y
+    xy0 = corner + slack * (cell - tile)
+    boxes = torch.cat([xy0, torch.full_like(xy0, tile)], -1)  # (B, g², 4)
+    n = grid * grid
+    flat = boxes.reshape(b * n, 4).to(x.dtype)
+    theta = torch.zeros(b * n, 2, 3, device=x.device, dtype=x.dtype)
+    theta[:, 0, 0], theta[:, 1, 1] = flat[:, 2], flat[:, 3]
+    theta[:, 0, 2], theta[:, 1, 2] = 2 * flat[:, 0] + flat[:, 2] - 1, 2 * flat[:, 1] + flat[:, 3] - 1
+    coords = F.affine_grid(theta, [b * n, c, size, size], align_corners=False)  # (B*n, s, s, 2)
+    # one grid_sample reads all n tiles of an image at once: stack each image's grids along the height
+    out = F.grid_sample(x, coords.view(b, n * size, size, 2), mode="bilinear", padding_mode="border",
+                        align_corners=False)  # (B, C, n*s, s)
+    return out.view(b, c, n, size, size).transpose(1, 2), boxes
+
+
 class RandomHorizontalFlip(ImageOp):
     """Mirror each image with probability ``p``. Params: ``flip`` (B,) bool."""
 
