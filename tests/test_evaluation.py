@@ -160,6 +160,21 @@ def test_equivariance_r2_is_one_for_an_equivariant_pair_and_zero_for_an_invarian
         equivariance_r2(z, z[:-1], t)
 
 
+def test_an_mlp_reads_a_relative_rotation_that_a_linear_read_out_cannot():
+    """Poses that turn with the input: the angle is a product of z and z_t (cos = z.z_t), invisible to ridge."""
+    rng = np.random.default_rng(0)
+    n = 1000
+    base, angle = rng.uniform(-np.pi, np.pi, n), rng.uniform(-180, 180, n)
+    z = np.stack([np.cos(base), np.sin(base)], 1)
+    z_t = np.stack([np.cos(base + np.deg2rad(angle)), np.sin(base + np.deg2rad(angle))], 1)
+    t, names = transform_targets({"angle": angle})
+    assert equivariance_r2(z, z_t, t, names)["r2"] < 0.05
+    mlp = equivariance_r2(z, z_t, t, names, model="mlp")
+    assert mlp["r2"] > 0.8 and mlp["model"] == "mlp", mlp
+    with pytest.raises(ValueError, match="unknown equivariance model 'tree'"):
+        equivariance_r2(z, z_t, t, model="tree")
+
+
 def test_measure_equivariance_reads_crop_boxes_from_a_pixel_encoder():
     """On ramp images a crop's box is a linear function of the cropped pixels: R² must be about 1."""
     ramp = np.linspace(0, 255, 16)

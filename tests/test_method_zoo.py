@@ -13,11 +13,14 @@ from selfsup.methods.base import EMATeacher, cross_view_pairs, encode_views, num
 from selfsup.views import MultiCrop, image_views
 
 MASKED = {"mae", "hpm"}  # need a ViT
+TWO_VIEWS = {"sie", "equicaps"}  # exactly two views, related by a rotation
 
 
 def _encoder(name):
     if name in MASKED:
         return selfsup.create_encoder("vit_tiny", image_size=16, patch_size=4)
+    if name == "equicaps":
+        return selfsup.create_encoder("capsule_cnn", n_primary=4, n_capsules=2, pose_dim=2, **TINY_ENCODER)
     return selfsup.create_encoder("small_cnn", **TINY_ENCODER)
 
 
@@ -32,9 +35,10 @@ def test_gradients_reach_the_encoder_and_never_a_teacher(name):
     torch.manual_seed(0)
     m = create_method(name, _encoder(name), **tiny_method_kwargs(name))
     m.setup(16)
-    views = _views(n_local=0 if name in MASKED else 2)
-    # every view carries crop and jitter params: view-parameter regression reads them
-    params = [{"index": torch.arange(8), "crop": torch.rand(8, 4), "jitter": torch.rand(8, 4)} for _ in views]
+    views = _views(n_local=0 if name in MASKED | TWO_VIEWS else 2)
+    # every view carries crop, jitter and angle params: view-parameter regression and SIE read them
+    params = [{"index": torch.arange(8), "crop": torch.rand(8, 4), "jitter": torch.rand(8, 4),
+               "angle": 360 * torch.rand(8)} for _ in views]
     out = m(views, params)
     assert out["loss"].ndim == 0 and math.isfinite(out["loss"].item())
     assert out["embedding"].shape == (8, m.encoder.out_dim) and not out["embedding"].requires_grad

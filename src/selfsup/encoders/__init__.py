@@ -13,6 +13,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from selfsup.encoders.capsules import CapsuleEncoder
 from selfsup.encoders.cnn import SmallCNN
 from selfsup.encoders.resnet import ResNet, resnet18, resnet50
 from selfsup.encoders.scattering import ScatteringEncoder
@@ -26,6 +27,7 @@ ENCODERS: dict[str, Callable[..., nn.Module]] = {
     "resnet50_cifar": partial(resnet50, stem="cifar"),
     "vit_tiny": vit_tiny,
     "scatnet": ScatteringEncoder,  # needs the scattering extra (kymatio)
+    "capsule_cnn": CapsuleEncoder,  # small_cnn backbone + self-routed capsules with 2 x m poses (EquiCaps)
 }
 
 
@@ -101,5 +103,5 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-__all__ = ["ENCODERS", "ResNet", "ScatteringEncoder", "SmallCNN", "VisionTransformer", "WrappedEncoder",
-           "count_parameters", "create_encoder", "resnet18", "resnet50", "vit_tiny", "wrap_module"]
+__all__ = ["ENCODERS", "CapsuleEncoder", "ResNet", "ScatteringEncoder", "SmallCNN", "VisionTransformer",
+           "WrappedEncoder", "count_parameters", "create_encoder", "resnet18", "resnet50", "vit_tiny", "wrap_module"]

@@ -46,11 +46,13 @@ def transform_targets(params: Mapping[str, Tensor | np.ndarray]) -> tuple[np.nda
 
 
 def equivariance_r2(z: np.ndarray, z_t: np.ndarray, targets: np.ndarray, names: list[str] | None = None,
-                    folds: int = 5, seed: int = 0) -> dict[str, Any]:
-    """Cross-validated R² of ridge regression from ``[z, z_t]`` to each target column.
+                    folds: int = 5, seed: int = 0, model: str = "ridge") -> dict[str, Any]:
+    """Cross-validated R² of a regression from ``[z, z_t]`` to each target column.
 
-    Features are standardised and the ridge strength chosen by inner leave-one-out inside
-    each training fold, so no test sample informs its own prediction. Constant targets
+    ``model="ridge"``: features standardised, ridge strength chosen by inner leave-one-out inside
+    each training fold, so no test sample informs its own prediction. A linear read-out of the
+    concatenation cannot compute how z_t turned relative to z (a product of the two), so
+    ``model="mlp"`` fits a two-hidden-layer MLP instead, SIE's protocol. Constant targets
     (a transform that never varied) are left out.
     """
     from sklearn.linear_model import RidgeCV
@@ -71,22 +73,31 @@ def equivariance_r2(z: np.ndarray, z_t: np.ndarray, targets: np.ndarray, names: 
         raise DataError("equivariance: embeddings contain NaN or inf; the encoder diverged or the input has NaNs")
     keep = t.std(0) > 1e-12
     x = np.concatenate([z, z_t], 1)
-    model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 4, 8)))
-    pred = cross_val_predict(model, x, t[:, keep], cv=KFold(folds, shuffle=True, random_state=seed))
+    if model == "ridge":
+        regressor = RidgeCV(alphas=np.logspace(-3, 4, 8))
+    elif model == "mlp":
+        from sklearn.neural_network import MLPRegressor
+
+        regressor = MLPRegressor(hidden_layer_sizes=(256, 256), alpha=1e-3, max_iter=300, early_stopping=True,
+                                 random_state=seed)
+    else:
+        raise ValueError(f"unknown equivariance model {model!r}; choose ridge or mlp")
+    pipe = make_pipeline(StandardScaler(), regressor)
+    pred = cross_val_predict(pipe, x, t[:, keep], cv=KFold(folds, shuffle=True, random_state=seed))
     truth = t[:, keep]
     r2 = 1 - ((truth - pred) ** 2).sum(0) / ((truth - truth.mean(0)) ** 2).sum(0)
     per = {n: float(v) for n, v in zip([n for n, k in zip(names, keep, strict=True) if k], r2, strict=True)}
-    return {"r2": float(np.mean(r2)), "per_target": per, "n": len(z), "model": "ridge", "folds": folds}
+    return {"r2": float(np.mean(r2)), "per_target": per, "n": len(z), "model": model, "folds": folds}
 
 
 @torch.no_grad()
 def measure_equivariance(encoder: nn.Module, data: Source, transforms: Mapping[str, Transform],
                          preprocess: Callable[[Tensor], Tensor] | None = None, n: int = 2000, seed: int = 0,
-                         batch_size: int = 256) -> dict[str, Any]:
+                         batch_size: int = 256, model: str = "ridge") -> dict[str, Any]:
     """Equivariance R² of ``encoder`` for each named transform, on ``n`` samples of ``data``.
 
     Each transform gets the preprocessed batch (the encoder's input) and a seeded generator
-    and returns the transformed batch and its params.
+    and returns the transformed batch and its params. ``model`` as in ``equivariance_r2``.
     """
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(len(data), size=min(n, len(data)), replace=False))
@@ -108,7 +119,8 @@ def measure_equivariance(encoder: nn.Module, data: Source, transforms: Mapping[s
                 params.append({k: v.cpu() for k, v in p.items()})
             merged = {k: torch.cat([p[k] for p in params]) for k in params[0]}
             targets, names = transform_targets(merged)
-            out[name] = equivariance_r2(torch.cat(zs).numpy(), torch.cat(zts).numpy(), targets, names, seed=seed)
+            out[name] = equivariance_r2(torch.cat(zs).numpy(), torch.cat(zts).numpy(), targets, names, seed=seed,
+                                        model=model)
     finally:
         encoder.train(was)
     return out

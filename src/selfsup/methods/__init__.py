@@ -18,6 +18,7 @@ from selfsup.methods.dcl import DCL, DCLW
 from selfsup.methods.debiased import DebiasedCL
 from selfsup.methods.dino import DINO
 from selfsup.methods.directpred import DirectPred
+from selfsup.methods.equicaps import EquiCaps
 from selfsup.methods.hpm import HPM
 from selfsup.methods.isogclr import ISogCLR
 from selfsup.methods.jigsaw import Jigsaw, JigsawTask
@@ -30,6 +31,7 @@ from selfsup.methods.pretext import PretextMethod, PretextTask, WithPretext
 from selfsup.methods.relative_position import RelativePosition, RelativePositionTask
 from selfsup.methods.rotnet import RotationTask, RotNet
 from selfsup.methods.scatsimclr import ScatSimCLR
+from selfsup.methods.sie import SIE
 from selfsup.methods.simclr import SimCLR
 from selfsup.methods.simsiam import SimSiam
 from selfsup.methods.swav import SwAV
@@ -69,6 +71,9 @@ METHODS: dict[str, type[Method]] = {
     "jigsaw": Jigsaw,
     "relative_position": RelativePosition,
     "view_params": ViewParams,
+    # split invariant / equivariant representations (equivariant view preset: rotation by any angle)
+    "sie": SIE,
+    "equicaps": EquiCaps,
 }
 
 #: tasks any method can add to its loss (``pretext=``); each takes the encoder width and its own kwargs

@@ -96,7 +96,7 @@ def _recipe(size: int, jitter: tuple[float, float, float, float], blur: float, s
     return ViewPipeline(ops)
 
 
-PRESETS = ("simclr", "byol", "mae")
+PRESETS = ("simclr", "byol", "mae", "equivariant")
 
 
 def image_views(preset: str = "simclr", size: int = 32, n_views: int = 2, scale: tuple[float, float] | None = None,
@@ -110,6 +110,9 @@ def image_views(preset: str = "simclr", size: int = 32, n_views: int = 2, scale:
     ``byol``: jitter (0.4, 0.4, 0.2, 0.1); asymmetric blur (1.0 / 0.1) and solarisation
     (0 / 0.2) between the two views; no blur at small size (Grill et al. 2020).
     ``mae``: crop (scale 0.2-1) and flip only (He et al. 2022).
+    ``equivariant``: crop (scale 0.2-1, no flip), a rotation by any angle (params ``angle``), colour
+    jitter and grayscale: the views of split invariant/equivariant methods (SIE, EquiCaps), whose
+    equivariant part must follow the rotation between two views.
 
     Multi-crop (Caron et al. 2020): ``n_local`` extra views of ``local_size`` pixels (default
     ``size * 96 / 224``, even) cropped at ``local_scale``, after the ``n_views`` global views;
@@ -120,13 +123,21 @@ def image_views(preset: str = "simclr", size: int = 32, n_views: int = 2, scale:
     """
     small = size <= 64
     if scale is None:
-        scale = (0.2, 1.0) if preset == "mae" else (0.14, 1.0) if n_local else (0.08, 1.0)
+        scale = (0.2, 1.0) if preset in ("mae", "equivariant") else (0.14, 1.0) if n_local else (0.08, 1.0)
     if preset == "simclr":
         jit = (0.4, 0.4, 0.4, 0.1) if small else (0.8, 0.8, 0.8, 0.2)
         recipes = [(jit, 0.0 if small else 0.5, 0.0)]
     elif preset == "byol":
         jit = (0.4, 0.4, 0.2, 0.1)
         recipes = [(jit, 0.0 if small else 1.0, 0.0), (jit, 0.0 if small else 0.1, 0.2)]
+    elif preset == "equivariant":
+        if n_local:
+            raise ValueError("the equivariant preset has no multi-crop; set n_local=0")
+        ops: list[ImageOp] = [RandomResizedCrop(size, scale=scale), RandomRotation((-180.0, 180.0))]
+        if random_fields:
+            ops.append(RandomFieldAugment(random_fields))
+        ops += [ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8), RandomGrayscale(0.2), Normalize(mean, std, inplace=True)]
+        return MultiView([ViewPipeline(ops)], n_views=n_views)
     elif preset == "mae":
         fields = [RandomFieldAugment(random_fields)] if random_fields else []
         pipe = ViewPipeline([RandomResizedCrop(size, scale=scale, hflip_p=0.5), *fields,
