@@ -104,3 +104,42 @@ def test_equivariant_methods_train_from_pretrain_with_their_default_encoder_and_
     assert enc.name == "capsule_cnn"
     header = (tmp_path / "r" / "metrics.csv").read_text().splitlines()[0]
     assert "equivariance" in header and "preset: equivariant" in (tmp_path / "r" / "config.yaml").read_text()
+
+
+class _Part(torch.nn.Module):
+    def __init__(self, enc, part):
+        super().__init__()
+        self.enc, self.part = enc, part
+
+    def forward(self, x):
+        return self.enc(x)[:, self.part]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["sie", "equicaps"])
+def test_the_equivariant_part_learns_to_carry_the_rotation_on_real_images(method):
+    """Fashion-MNIST, 400 steps: the rotation between an image and its rotated copy is read from the
+    equivariant part (MLP read-out, SIE's protocol) far better than from the invariant part, and better
+    than from the same part at random init. Measured R² eq / inv / random-init eq: SIE 0.47 / 0.14 / 0.09,
+    EquiCaps 0.72 / -0.01 / 0.38."""
+    from selfsup.evaluate.equivariance import measure_equivariance
+    from selfsup.views import Preprocess, RandomRotation
+
+    train, test = selfsup.demo_dataset("train"), selfsup.demo_dataset("test")
+
+    def r2(enc, part):
+        return measure_equivariance(_Part(enc, part), test, {"rotation": RandomRotation()}, Preprocess(28), n=2000,
+                                    model="mlp")["rotation"]["r2"]
+
+    torch.manual_seed(0)
+    enc = selfsup.create_encoder("capsule_cnn" if method == "equicaps" else "small_cnn")
+    model = selfsup.create_method(method, enc)
+    k = enc.n_capsules if method == "equicaps" else model.invariant_dim
+    inv, eq = slice(0, k), slice(k, enc.out_dim)
+    random_eq = r2(enc, eq)
+    selfsup.Trainer(max_steps=400, batch_size=128, optimizer="adamw", progress=False).fit(
+        model, train, selfsup.image_views("equivariant", 28))
+    eq_r2, inv_r2 = r2(enc, eq), r2(enc, inv)
+    print(f"{method}: rotation R² equivariant part {eq_r2:.3f}, invariant part {inv_r2:.3f}, "
+          f"equivariant part at random init {random_eq:.3f}")
+    assert eq_r2 > inv_r2 + 0.2 and eq_r2 > random_eq + 0.1

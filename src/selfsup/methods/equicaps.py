@@ -26,6 +26,11 @@ def rotation_matrices(degrees: Tensor) -> Tensor:
     return torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)
 
 
+def _unit_rms(pose: Tensor, eps: float = 1e-6) -> Tensor:
+    """Scale each capsule's (2, m) pose to root-mean-square 1 (a rotation keeps the norm)."""
+    return pose / pose.pow(2).mean((-2, -1), keepdim=True).add(eps).sqrt()
+
+
 class EquiCaps(Method):
     """VICReg on the rotation-invariant capsule features; ``R(angle2 - angle1) P_1 = P_2`` on the poses."""
 
@@ -56,6 +61,7 @@ class EquiCaps(Method):
         (a1, p1), (a2, p2) = self.encoder.split(h1), self.encoder.split(h2)
         inv_loss, logs = self.invariant_loss(self.projector(self.invariant_features(a1, p1)),
                                              self.projector(self.invariant_features(a2, p2)))
+        p1, p2 = _unit_rms(p1), _unit_rms(p2)  # shrinking the poses cannot lower the equivariance error
         rot = rotation_matrices(params[1]["angle"] - params[0]["angle"]).to(p1.dtype)  # view 1 -> view 2
         turned = torch.einsum("bij,bcjm->bcim", rot, p1)
         equivariance = F.mse_loss(turned.float(), p2.float())
