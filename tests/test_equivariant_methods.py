@@ -84,6 +84,7 @@ def test_equicaps_rotates_view_one_poses_onto_view_two_without_a_predictor():
     out = m(views, params)
     with torch.no_grad():
         (_, p1), (_, p2) = enc.split(enc(views[0])), enc.split(enc(views[1]))
+        p1, p2 = (p / p.pow(2).mean((-2, -1), keepdim=True).add(1e-6).sqrt() for p in (p1, p2))  # unit RMS poses
         rad = torch.deg2rad(params[1]["angle"] - params[0]["angle"])
         turned = torch.stack([rad.cos().view(-1, 1, 1) * p1[:, :, 0] - rad.sin().view(-1, 1, 1) * p1[:, :, 1],
                               rad.sin().view(-1, 1, 1) * p1[:, :, 0] + rad.cos().view(-1, 1, 1) * p1[:, :, 1]], 2)
