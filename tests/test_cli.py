@@ -95,3 +95,26 @@ def test_help_lists_methods_and_encoders(capsys):
     out = capsys.readouterr().out
     for name in ("simclr", "byol", "barlow_twins", "small_cnn", "resnet18_cifar", "vit_tiny"):
         assert name in out
+
+
+def test_transformation_aware_features_by_name_from_the_cli(tmp_path):
+    """Pretext tasks, random fields, ScatSimCLR and the split methods, each named on the command line."""
+    import numpy as np
+
+    from selfsup.cli import main
+
+    data = tmp_path / "tiny.npy"
+    np.save(data, np.random.default_rng(0).integers(0, 256, (32, 16, 16, 3), dtype=np.uint8))
+    runs = {
+        "pretext": ["--method", "byol", "method.pretext=rotation,view_params", "method.pred_hidden_dim=16",
+                    "encoder.widths=[8,16]"],
+        "fields": ["--method", "simclr", "views.random_fields=strong", "encoder.widths=[8,16]"],
+        "scat": ["--method", "scatsimclr", "views.n_views=3", "encoder.adapter_widths=[8]"],
+        "sie": ["--method", "sie", "encoder.widths=[8,16]"],
+        "caps": ["--method", "equicaps", "encoder.n_capsules=2", "encoder.widths=[8,16]"],
+    }
+    for name, args in runs.items():
+        run = tmp_path / name
+        assert main(["pretrain", str(data), "--run-dir", str(run), "--batch-size", "16", "trainer.max_steps=2",
+                     "method.proj_hidden_dim=16", "method.proj_dim=8", *args]) == 0, name
+        assert (run / "encoder.safetensors").exists(), name
