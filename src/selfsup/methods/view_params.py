@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from selfsup.heads import MLPHead
 from selfsup.methods.base import Params
 from selfsup.methods.pretext import PretextMethod, PretextOutput, PretextTask
+from selfsup.methods.sie import relative_transform
 from selfsup.objectives import PretextRegressionLoss
 
 #: view parameter -> its width; ``crop`` is (x0, y0, w, h), ``jitter`` the (brightness, contrast,
@@ -46,7 +47,7 @@ class ViewParameterTask(PretextTask):
                 preset = "colour jitter (simclr, byol)" if k == "jitter" else k
                 raise ValueError(f"view-parameter regression needs the views' {k!r} params, which these views do not "
                                  f"return; use a view preset with {preset} or drop {k!r} from targets")
-        target = torch.cat([(params[0][k] - params[1][k]).float().view(len(views[0]), -1) for k in self.targets], 1)
+        target = relative_transform(params[1], params[0], self.targets)  # params[0] - params[1]
         if features is None:
             z = encoder(torch.cat(views[:2])) if views[0].shape == views[1].shape else None
             features = list(z.chunk(2)) if z is not None else [encoder(views[0]), encoder(views[1])]

@@ -81,12 +81,15 @@ class Preprocess:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
+def _field_ops(random_fields: str | None) -> list[ImageOp]:
+    """The Random Field Augmentation op that goes right after a preset's crop, if asked for."""
+    return [RandomFieldAugment(random_fields)] if random_fields else []
+
+
 def _recipe(size: int, jitter: tuple[float, float, float, float], blur: float, solarize: float,
             mean: Sequence[float], std: Sequence[float], scale: tuple[float, float],
             random_fields: str | None = None) -> ViewPipeline:
-    ops: list[ImageOp] = [RandomResizedCrop(size, scale=scale, hflip_p=0.5)]
-    if random_fields:
-        ops.append(RandomFieldAugment(random_fields))
+    ops: list[ImageOp] = [RandomResizedCrop(size, scale=scale, hflip_p=0.5), *_field_ops(random_fields)]
     ops += [ColorJitter(*jitter, p=0.8), RandomGrayscale(0.2)]
     if blur > 0:
         ops.append(GaussianBlur(p=blur))
@@ -133,14 +136,12 @@ def image_views(preset: str = "simclr", size: int = 32, n_views: int = 2, scale:
     elif preset == "equivariant":
         if n_local:
             raise ValueError("the equivariant preset has no multi-crop; set n_local=0")
-        ops: list[ImageOp] = [RandomResizedCrop(size, scale=scale), RandomRotation((-180.0, 180.0))]
-        if random_fields:
-            ops.append(RandomFieldAugment(random_fields))
+        ops: list[ImageOp] = [RandomResizedCrop(size, scale=scale), RandomRotation((-180.0, 180.0)),
+                              *_field_ops(random_fields)]
         ops += [ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8), RandomGrayscale(0.2), Normalize(mean, std, inplace=True)]
         return MultiView([ViewPipeline(ops)], n_views=n_views)
     elif preset == "mae":
-        fields = [RandomFieldAugment(random_fields)] if random_fields else []
-        pipe = ViewPipeline([RandomResizedCrop(size, scale=scale, hflip_p=0.5), *fields,
+        pipe = ViewPipeline([RandomResizedCrop(size, scale=scale, hflip_p=0.5), *_field_ops(random_fields),
                              Normalize(mean, std, inplace=True)])
         if n_local:
             raise ValueError("the mae preset has no multi-crop; set n_local=0")

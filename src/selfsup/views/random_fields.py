@@ -104,29 +104,30 @@ class RandomFieldAugment(ImageOp):
         if bad:
             raise ValueError(f"random-field amplitudes must be >= 0, got {bad}")
         self.strength, self.p = strength, p
+        s = strength  # amplitudes per field, in the units local_affine / local_colour read
+        self.geometry_amplitude = (2 * s.translate, 2 * s.translate, math.radians(s.rotate), s.scale)
+        self.colour_amplitude = (s.brightness, s.contrast, s.saturation, s.hue)
+
+    def _fields(self, amplitude: tuple[float, ...], x: Tensor, on: Tensor, g: torch.Generator) -> Tensor | None:
+        """Fields (B, 4, H, W) times their amplitudes (zero where the op is off), or None if all amplitudes are 0."""
+        if not any(amplitude):
+            return None
+        b, _, h, w = x.shape
+        f = gaussian_random_fields(b * 4, h, w, self.strength.length_scale, g, x.device).view(b, 4, h, w)
+        return f * torch.tensor(amplitude, device=x.device, dtype=x.dtype).view(1, 4, 1, 1) * on
 
     def forward(self, x: Tensor, g: torch.Generator) -> tuple[Tensor, Params]:
         x = to_float(x)
         b, _, h, w = x.shape
-        s = self.strength
         on = (torch.rand(b, generator=g, device=x.device) < self.p).to(x.dtype).view(b, 1, 1, 1)
-        geo_amp = torch.tensor([2 * s.translate, 2 * s.translate, math.radians(s.rotate), s.scale], device=x.device)
-        col_amp = torch.tensor([s.brightness, s.contrast, s.saturation, s.hue], device=x.device)
-        params: Params = {}
-        if bool(geo_amp.any()):
-            geo = gaussian_random_fields(b * 4, h, w, s.length_scale, g, x.device).view(b, 4, h, w)
-            geo = geo * geo_amp.view(1, 4, 1, 1).to(x.dtype) * on
+        geo = self._fields(self.geometry_amplitude, x, on, g)
+        if geo is not None:
             x = local_affine(x, geo)
-        else:
-            geo = x.new_zeros(b, 4, h, w)
-        if bool(col_amp.any()):
-            col = gaussian_random_fields(b * 4, h, w, s.length_scale, g, x.device).view(b, 4, h, w)
-            col = col * col_amp.view(1, 4, 1, 1).to(x.dtype) * on
+        col = self._fields(self.colour_amplitude, x, on, g)
+        if col is not None:
             x = local_colour(x, col)
-        else:
-            col = x.new_zeros(b, 4, h, w)
-        params["rfa_geometry"], params["rfa_colour"] = geo, col
-        return x, params
+        zeros = x.new_zeros(b, 4, h, w)
+        return x, {"rfa_geometry": zeros if geo is None else geo, "rfa_colour": zeros if col is None else col}
 
 
 def local_affine(x: Tensor, fields: Tensor) -> Tensor:
