@@ -8,15 +8,24 @@ import torch
 from helpers import TINY_ENCODER, tiny_images, tiny_method_kwargs
 
 import selfsup
+from selfsup.data.series import SeriesDataset
 from selfsup.methods import METHODS, create_method
 from selfsup.methods.base import EMATeacher, cross_view_pairs, encode_views, num_global
 from selfsup.views import MultiCrop, image_views
+from selfsup.views.series import series_views
 
 MASKED = {"mae", "hpm"}  # need a ViT
 TWO_VIEWS = {"sie", "equicaps"}  # exactly two views, related by a rotation
 
 
+SERIES = {n for n, c in METHODS.items() if c.modalities == ("series",)}  # built for (B, C, T) series
+
+
 def _encoder(name):
+    if name in SERIES:
+        if name == "masked_patches":
+            return selfsup.create_encoder("patch_tst", in_channels=2, patch_len=4, out_dim=16, depth=1, heads=2)
+        return selfsup.create_encoder("ts_conv", in_channels=2, out_dim=16, hidden=8, depth=2)
     if name in MASKED:
         return selfsup.create_encoder("vit_tiny", image_size=16, patch_size=4)
     if name == "equicaps":
@@ -34,11 +43,18 @@ def _views(n_global=2, n_local=0, b=8):
 def test_gradients_reach_the_encoder_and_never_a_teacher(name):
     torch.manual_seed(0)
     m = create_method(name, _encoder(name), **tiny_method_kwargs(name))
-    m.setup(16)
-    views = _views(n_local=0 if name in MASKED | TWO_VIEWS else 2)
-    # every view carries crop, jitter and angle params: view-parameter regression and SIE read them
-    params = [{"index": torch.arange(8), "crop": torch.rand(8, 4), "jitter": torch.rand(8, 4),
-               "angle": 360 * torch.rand(8)} for _ in views]
+    if name in SERIES:  # the method's own series views, with missing values in the batch
+        series = torch.randn(16, 2, 32)
+        series[0, :, 20:] = float("nan")
+        m.setup(16, SeriesDataset.from_arrays(series.numpy()))
+        made = series_views(METHODS[name].default_views)(series[:8], torch.Generator().manual_seed(0))
+        views, params = [v for v, _ in made], [{**p, "index": torch.arange(8)} for _, p in made]
+    else:
+        m.setup(16)
+        views = _views(n_local=0 if name in MASKED | TWO_VIEWS else 2)
+        # every view carries crop, jitter and angle params: view-parameter regression and SIE read them
+        params = [{"index": torch.arange(8), "crop": torch.rand(8, 4), "jitter": torch.rand(8, 4),
+                   "angle": 360 * torch.rand(8)} for _ in views]
     out = m(views, params)
     assert out["loss"].ndim == 0 and math.isfinite(out["loss"].item())
     assert out["embedding"].shape == (8, m.encoder.out_dim) and not out["embedding"].requires_grad

@@ -81,8 +81,8 @@ SPLIT_METHODS = ("sie",)
 def _zoo():
     from selfsup.methods import METHODS
 
-    return [pytest.param(m, marks=() if m in FAST else pytest.mark.slow) for m in METHODS
-            if m not in ("mae", "hpm", *TILE_TASKS, *SPLIT_METHODS)]
+    return [pytest.param(m, marks=() if m in FAST else pytest.mark.slow) for m, cls in METHODS.items()
+            if m not in ("mae", "hpm", *TILE_TASKS, *SPLIT_METHODS) and cls.modalities in (None, ("image",))]
 
 
 @pytest.mark.parametrize("method", _zoo())

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from selfsup.config import ConfigError, check_keys
 from selfsup.data import DataError, ImageDataset, load_images
+from selfsup.data.series import load_series
 from selfsup.encoders import ENCODERS, create_encoder, wrap_module
 from selfsup.evaluate import PROTOCOLS, evaluate_embeddings
 from selfsup.evaluate.embed import embed_source
@@ -22,8 +23,16 @@ from selfsup.evaluate.finetune import FinetuneConfig
 from selfsup.evaluate.online import MonitorConfig, build_monitors
 from selfsup.evaluate.protocol import EXTRA_METRICS, FRACTION_PROTOCOLS, evaluate_beyond_accuracy
 from selfsup.methods import METHODS, create_method
+from selfsup.modalities import (
+    MODALITIES,
+    check_view_options,
+    modality_for,
+    modality_named,
+    preprocess_from_dict,
+    resolve_defaults,
+)
 from selfsup.train import Callback, TrainConfig, Trainer
-from selfsup.views import IMAGENET_MEAN, IMAGENET_STD, Preprocess, image_views
+from selfsup.views import IMAGENET_MEAN, IMAGENET_STD
 
 ENCODER_FILE = "encoder.safetensors"
 _FORMAT = "selfsup-encoder/1"
@@ -32,21 +41,25 @@ _FORMAT = "selfsup-encoder/1"
 class PretrainedEncoder:
     """An encoder plus the few facts needed to rebuild and preprocess: the exported artefact.
 
-    ``embed`` maps images (N, H, W, C uint8 arrays, an ``ImageDataset`` or a (N, C, H, W)
-    tensor) to an (N, out_dim) float32 array. ``save`` writes one safetensors file whose
-    metadata holds the architecture; ``load`` needs no training code state.
+    ``embed`` maps samples to an (N, out_dim) float32 array: images (N, H, W, C uint8 arrays, an
+    ``ImageDataset`` or a (N, C, H, W) tensor) or series ((N, T) / (N, C, T) float arrays with NaN
+    for missing values, a list of unequal-length arrays, or a ``SeriesDataset``), whichever the
+    encoder was trained on. ``save`` writes one safetensors file whose metadata holds the
+    architecture; ``load`` needs no training code state.
     """
 
-    def __init__(self, module: nn.Module, name: str, kwargs: dict[str, Any], preprocess: Preprocess) -> None:
+    def __init__(self, module: nn.Module, name: str, kwargs: dict[str, Any], preprocess: Any) -> None:
         self.module, self.name, self.kwargs, self.preprocess = module, name, dict(kwargs), preprocess
         self.out_dim = int(module.out_dim)
+        self.modality = modality_named(preprocess.to_dict().get("kind", "image"))
 
     def __repr__(self) -> str:
-        return f"PretrainedEncoder({self.name}, out_dim={self.out_dim}, image_size={self.preprocess.size})"
+        if self.modality.name == "image":
+            return f"PretrainedEncoder({self.name}, out_dim={self.out_dim}, image_size={self.preprocess.size})"
+        return f"PretrainedEncoder({self.name}, out_dim={self.out_dim}, {self.modality.name})"
 
-    def embed(self, x: ImageDataset | np.ndarray | Tensor, batch_size: int = 512,
-              device: str | torch.device | None = None) -> np.ndarray:
-        data = x if isinstance(x, (ImageDataset, Tensor)) else ImageDataset.from_arrays(np.asarray(x))
+    def embed(self, x: Any, batch_size: int = 512, device: str | torch.device | None = None) -> np.ndarray:
+        data = x if isinstance(x, Tensor) else self.modality.load(x)
         if device is not None:
             self.module.to(device)
         return embed_source(self.module, data, self.preprocess, batch_size)
@@ -100,9 +113,7 @@ class PretrainedEncoder:
             module.load_state_dict(state)
         except RuntimeError as e:
             raise DataError(f"{p}: weights do not fit {spec['name']} ({str(e).splitlines()[0]})") from e
-        pre = spec["preprocess"]
-        return cls(module, spec["name"], spec["kwargs"],
-                   Preprocess(pre["size"], tuple(pre["mean"]), tuple(pre["std"])))
+        return cls(module, spec["name"], spec["kwargs"], preprocess_from_dict(spec["preprocess"]))
 
 
 def load(path: str | os.PathLike, module: nn.Module | None = None) -> PretrainedEncoder:
@@ -113,13 +124,7 @@ def load(path: str | os.PathLike, module: nn.Module | None = None) -> Pretrained
 def as_image_dataset(data: str | os.PathLike | np.ndarray | ImageDataset, image_size: int | None = None,
                      **load_kwargs: Any) -> ImageDataset:
     """Accept a path (folder, .npy/.npz, CIFAR-10 folder), an array or an ImageDataset."""
-    if isinstance(data, ImageDataset):
-        return data
-    if isinstance(data, (str, os.PathLike)):
-        return load_images(data, image_size=image_size, **load_kwargs)
-    if isinstance(data, np.ndarray):
-        return ImageDataset.from_arrays(data)
-    raise DataError(f"cannot use {type(data).__name__} as data; pass a path, a uint8 array or an ImageDataset")
+    return MODALITIES["image"].load(data, image_size=image_size, **load_kwargs)
 
 
 def default_view_size(stored: int) -> int:
@@ -127,41 +132,54 @@ def default_view_size(stored: int) -> int:
     return stored if stored <= 64 else min(stored, 224)
 
 
-def build_encoder(encoder: str | nn.Module, image_size: int, **kwargs: Any) -> tuple[nn.Module, str, dict]:
-    """Registry name or module -> (module, name to save, kwargs to rebuild)."""
+def build_encoder(encoder: str | nn.Module, image_size: int | None = None, defaults: dict[str, Any] | None = None,
+                  **kwargs: Any) -> tuple[nn.Module, str, dict]:
+    """Registry name or module -> (module, name to save, kwargs to rebuild).
+
+    ``defaults`` are facts of the data the encoder must be built for (a series' channel count),
+    used unless ``kwargs`` set them.
+    """
     if isinstance(encoder, nn.Module):
         return wrap_module(encoder, kwargs.pop("out_dim", None)), "custom", {}
     if encoder in ENCODERS:
         check_keys("encoder", kwargs, ENCODERS[encoder])
-        if encoder in ("vit_tiny", "scatnet"):  # built for one input size
+        if encoder in ("vit_tiny", "scatnet") and image_size:  # built for one input size
             kwargs.setdefault("image_size", image_size)
+    for k, v in (defaults or {}).items():
+        kwargs.setdefault(k, v)
     return create_encoder(encoder, **kwargs), encoder, kwargs
 
 
-def pretrain(data: str | os.PathLike | np.ndarray | ImageDataset, method: str = "simclr",
-             encoder: str | nn.Module | None = None, *, views: str | nn.Module | None = None,
+def pretrain(data: Any, method: str = "simclr", encoder: str | nn.Module | None = None, *,
+             views: str | nn.Module | None = None, modality: str = "auto",
              image_size: int | None = None, n_views: int = 2, n_local: int = 0, local_size: int | None = None,
              local_scale: tuple[float, float] = (0.05, 0.14), scale: tuple[float, float] | None = None,
-             mean: Sequence[float] = IMAGENET_MEAN,
-             std: Sequence[float] = IMAGENET_STD, encoder_kwargs: dict[str, Any] | None = None,
+             mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
+             random_fields: str | None = None, mask_p: float | None = None,
+             encoder_kwargs: dict[str, Any] | None = None,
              method_kwargs: dict[str, Any] | None = None, run_dir: str | os.PathLike | None = None,
              resume: bool = True, callbacks: Sequence[Callback] = (), skip_corrupt: bool = False,
-             monitor: MonitorConfig | dict[str, Any] | None = None, random_fields: str | None = None,
-             **trainer_kwargs: Any) -> PretrainedEncoder:
-    """Pretrain an encoder on unlabeled images and return it (also saved to ``run_dir`` if given).
+             monitor: MonitorConfig | dict[str, Any] | None = None, **trainer_kwargs: Any) -> PretrainedEncoder:
+    """Pretrain an encoder on unlabeled data (images or time series) and return it (also saved to ``run_dir``).
 
-    ``encoder`` defaults to the method's own (``small_cnn`` for most, ``scatnet`` for ScatSimCLR).
-    ``trainer_kwargs`` are ``TrainConfig`` fields (epochs, batch_size, lr, optimizer, ...); ``monitor``
-    the ``MonitorConfig`` fields (online probe, periodic kNN, collapse alarm; logged to metrics.csv). ``n_views``
-    global views and ``n_local`` multi-crop views of ``local_size`` px are made with the method's preset;
-    ``random_fields`` (mild, medium, strong) adds Random Field Augmentations to every view.
+    ``modality`` (auto, image, series) is read from the data when not given. ``encoder`` and ``views``
+    default to the method's own where they suit the modality (``small_cnn`` and the paper's recipe for
+    images; ``ts_conv`` and TS2Vec's crops, or the ``contrastive`` series recipe, for series).
+    ``trainer_kwargs`` are ``TrainConfig`` fields (epochs, max_steps, batch_size, lr, optimizer, ...);
+    ``monitor`` the ``MonitorConfig`` fields (online probe, periodic kNN, collapse alarm). Image views:
+    ``n_views`` global views and ``n_local`` multi-crop views of ``local_size`` px, ``random_fields``
+    (mild, medium, strong) Random Field Augmentations; series views: ``mask_p`` timestamp masking.
     Example: ``enc = selfsup.pretrain("photos/", method="byol", epochs=50); enc.embed(x)``.
     """
-    ds = as_image_dataset(data, image_size, skip_corrupt=skip_corrupt)
-    size = image_size or default_view_size(ds.image_size)
+    kind = modality_for(data, modality)
+    ds = kind.load(data, image_size=image_size, skip_corrupt=skip_corrupt) if kind.name == "image" else kind.load(data)
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    encoder = METHODS[method].default_encoder if encoder is None else encoder
+    default_views, default_encoder = resolve_defaults(METHODS[method], kind)
+    encoder = default_encoder if encoder is None else encoder
+    view_options = check_view_options(kind, {"n_local": n_local, "local_size": local_size, "local_scale": local_scale,
+                                             "scale": scale, "mean": mean, "std": std,
+                                             "random_fields": random_fields, "mask_p": mask_p})
     trainer_kwargs = _trainer_kwargs(trainer_kwargs)
     if "optimizer" not in trainer_kwargs:  # the paper's optimiser, as a block, unless the user chose one
         trainer_kwargs = {**METHODS[method].recommended_trainer, **trainer_kwargs}
@@ -170,35 +188,51 @@ def pretrain(data: str | os.PathLike | np.ndarray | ImageDataset, method: str = 
     wrapper_keys = ("pretext", "pretext_weight", "pretext_kwargs")  # any method takes these
     wrapper = {k: mkw.pop(k) for k in wrapper_keys if k in mkw}
     check_keys("method", mkw, METHODS[method].__init__, skip=("self", "encoder"))
+    _check_pretext(wrapper.get("pretext"), kind.name)
     torch.manual_seed(cfg.seed)
-    enc, enc_name, ekw = build_encoder(encoder, size, **dict(encoder_kwargs or {}))
+    preprocess = kind.preprocess(ds, image_size=image_size, mean=mean, std=std)
+    enc_defaults = kind.encoder_kwargs(encoder, preprocess, ds) if isinstance(encoder, str) else {}
+    enc, enc_name, ekw = build_encoder(encoder, getattr(preprocess, "size", None), enc_defaults,
+                                       **dict(encoder_kwargs or {}))
     try:
         model = create_method(method, enc, **wrapper, **mkw)
     except ValueError as e:  # e.g. MAE on a CNN, a bad temperature: a named configuration error, not a traceback
         raise ConfigError(f"method {method}: {e}") from e
-    views_name = views if isinstance(views, str) else ("custom" if views is not None else model.default_views)
+    views_name = views if isinstance(views, str) else ("custom" if views is not None else default_views)
     if views is None or isinstance(views, str):
-        views = image_views(views or model.default_views, size, n_views=n_views, scale=tuple(scale) if scale else None,
-                            mean=mean, std=std, n_local=n_local, local_size=local_size,
-                            local_scale=tuple(local_scale), random_fields=random_fields)
-    preprocess = Preprocess(size, tuple(mean), tuple(std))
+        try:
+            views = kind.views(views or default_views, preprocess, n_views, **view_options)
+        except ValueError as e:
+            raise ConfigError(f"views: {e}") from e
     monitor = _section("monitor", monitor, MonitorConfig)
-    monitors = _monitors(monitor, ds, preprocess)
+    monitors = _monitors(monitor, kind, ds, preprocess)
     arch = {"method": method, "method_kwargs": json.dumps({**mkw, **wrapper}, sort_keys=True), "encoder": enc_name,
-            "encoder_kwargs": json.dumps(ekw, sort_keys=True), "image_size": size}
+            "encoder_kwargs": json.dumps(ekw, sort_keys=True)}
+    arch.update({"image_size": preprocess.size} if kind.name == "image" else {"modality": kind.name})
     if run_dir is not None and int(os.environ.get("RANK", "0")) == 0:  # how the run was made, every default resolved
+        data_cfg = {"path": ds.origin, **({"image_size": preprocess.size} if kind.name == "image" else
+                                          {"modality": kind.name})}
+        views_cfg = {"preset": views_name, "n_views": n_views, **{k: list(v) if isinstance(v, tuple) else v
+                                                                  for k, v in view_options.items()}}
         _write_run_config(Path(run_dir), {
-            "data": {"path": ds.origin, "image_size": size},
-            "views": {"preset": views_name, "n_views": n_views, "n_local": n_local, "local_size": local_size,
-                      "local_scale": list(local_scale), "scale": list(scale) if scale else None,
-                      "mean": list(mean), "std": list(std), "random_fields": random_fields},
-            "encoder": {"name": enc_name, **ekw}, "method": {"name": method, **mkw, **wrapper},
-            "trainer": asdict(cfg), "monitor": _monitor_dict(monitor)})
-    Trainer(cfg, [*monitors, *callbacks]).fit(model, ds, views, run_dir=run_dir, arch=arch, resume=resume)
+            "data": data_cfg, "views": views_cfg, "encoder": {"name": enc_name, **ekw},
+            "method": {"name": method, **mkw, **wrapper}, "trainer": asdict(cfg), "monitor": _monitor_dict(monitor)})
+    Trainer(cfg, [*monitors, *callbacks]).fit(model, kind.training_source(ds, preprocess), views, run_dir=run_dir,
+                                              arch=arch, resume=resume)
     result = PretrainedEncoder(enc.cpu().eval(), enc_name, ekw, preprocess)
     if run_dir is not None and int(os.environ.get("RANK", "0")) == 0:
         result.save(Path(run_dir) / ENCODER_FILE)
     return result
+
+
+def _check_pretext(pretext: str | Sequence[str] | None, modality: str) -> None:
+    from selfsup.methods import PRETEXT_TASKS
+
+    names = [p.strip() for p in pretext.split(",")] if isinstance(pretext, str) else list(pretext or [])
+    foreign = [p for p in names if p in PRETEXT_TASKS and modality not in PRETEXT_TASKS[p].modalities]
+    if foreign:
+        raise ConfigError(f"pretext task(s) {', '.join(foreign)} pose questions about images; they do not apply to "
+                          f"{modality} data")
 
 
 def _section(name: str, value: Any, cls: type) -> Any:
@@ -235,11 +269,11 @@ def _write_run_config(run: Path, cfg: dict[str, Any]) -> None:
     atomic_write_bytes(run / "config.yaml", lambda f: f.write(text.encode()))
 
 
-def _monitors(monitor: MonitorConfig, ds: ImageDataset, preprocess: Preprocess) -> list[Callback]:
-    test = as_image_dataset(monitor.knn_test, split="test") if monitor.knn_every and monitor.knn_test else None
+def _monitors(monitor: MonitorConfig, kind: Any, ds: Any, preprocess: Any) -> list[Callback]:
+    test = kind.load(monitor.knn_test, split="test") if monitor.knn_every and monitor.knn_test else None
     if test is not None and not test.has_labels:
-        raise DataError(f"{test.origin}: monitor.knn_test has no labels; use class sub-folders or an array file "
-                        "with labels")
+        raise DataError(f"{test.origin}: monitor.knn_test has no labels; use class sub-folders, labelled series "
+                        "or an array file with labels")
     return build_monitors(monitor, ds, ds.labels, test, test.labels if test is not None else None, preprocess)
 
 
@@ -267,7 +301,8 @@ def evaluate(encoder: PretrainedEncoder, train: Any, test: Any, fractions: Seque
              seeds: Sequence[int] = (0, 1, 2), metrics: Sequence[str] = PROTOCOLS, baseline: str = "auto",
              finetune: FinetuneConfig | dict[str, Any] | None = None, progress: bool = False,
              **kwargs: Any) -> dict[str, Any]:
-    """Embed labelled train/test images and evaluate; a JSON-ready dict.
+    """Embed labelled train/test data (images or series, as the encoder was trained on) and evaluate; a JSON-ready
+    dict.
 
     ``metrics`` picks from knn, linear, finetune (label fractions x seeds), retrieval,
     clustering, anomaly, misclassified, diagnostics and equivariance (R² of rotation and
@@ -278,7 +313,6 @@ def evaluate(encoder: PretrainedEncoder, train: Any, test: Any, fractions: Seque
     """
     from selfsup.evaluate.equivariance import measure_equivariance
     from selfsup.evaluate.finetune import label_fraction_study
-    from selfsup.views import equivariance_transforms, finetune_views
 
     metrics = list(metrics)
     unknown = [m for m in metrics if m not in ALL_METRICS]
@@ -287,13 +321,16 @@ def evaluate(encoder: PretrainedEncoder, train: Any, test: Any, fractions: Seque
     if baseline not in ("auto", "scratch", "none"):
         raise ConfigError(f"baseline must be auto, scratch or none, got {baseline!r}")
     finetune = _section("finetune", finetune, FinetuneConfig)
-    tr = as_image_dataset(train, encoder.preprocess.size)
-    te = as_image_dataset(test, encoder.preprocess.size, split="test")  # CIFAR folders and .npz hold both splits
+    kind, pre = encoder.modality, encoder.preprocess
+    size = {"image_size": pre.size} if kind.name == "image" else {}
+    tr = kind.load(train, **size)
+    te = kind.load(test, split="test", **size)  # CIFAR folders, .npz files and UCR folders hold both splits
     for name, d in (("train", tr), ("test", te)):
         if not d.has_labels:
-            raise DataError(f"{d.origin}: the {name} data has no labels; use class sub-folders or an array file "
-                            "with labels")
-    pre = encoder.preprocess
+            raise DataError(f"{d.origin}: the {name} data has no labels; use class sub-folders, labelled series or "
+                            "an array file with labels")
+    if getattr(tr, "class_names", None) and hasattr(te, "with_classes"):
+        te = te.with_classes(tr.class_names)  # a test file with fewer classes keeps the training ids
     compared = {"pretrained": encoder}
     if baseline == "scratch" or (baseline == "auto" and "finetune" in metrics):
         compared["scratch"] = scratch_encoder(encoder, seeds[0] if seeds else 0)
@@ -313,12 +350,12 @@ def evaluate(encoder: PretrainedEncoder, train: Any, test: Any, fractions: Seque
         if "finetune" in metrics:
             study = label_fraction_study(
                 {name: enc.module}, tr, tr.labels, te, te.labels, fractions=fractions, seeds=seeds,
-                protocols=("finetune",), preprocess=pre, augment=finetune_views(pre.size, pre.mean, pre.std),
+                protocols=("finetune",), preprocess=pre, augment=kind.finetune_views(pre),
                 config=finetune, progress=print if progress else None)
             into.update({"finetune": study["results"][name]["finetune"], "finetune_config": study["finetune_config"],
                          "n_train": study["n_train"], "n_test": study["n_test"]})
         if "equivariance" in metrics:
-            into["equivariance"] = measure_equivariance(enc.module, te, equivariance_transforms(pre.size), pre,
+            into["equivariance"] = measure_equivariance(enc.module, te, kind.equivariance_transforms(pre), pre,
                                                         n=min(len(te), 2000))
         if wants_extra:
             results.update(evaluate_beyond_accuracy(ztr, tr.labels, zte, te.labels, extra))
@@ -332,21 +369,27 @@ def pretrain_from_config(cfg: dict[str, Any]) -> PretrainedEncoder:
     validate_sections(cfg)
     data = dict(cfg.get("data") or {})
     if "path" not in data:
-        raise ConfigError("data.path is required: a folder of images, an .npy/.npz file or a CIFAR-10 folder")
-    check_keys("data", data, load_images)
+        raise ConfigError("data.path is required: a folder of images, a series file (.tsv, .ts, .csv), an "
+                          ".npy/.npz file or a CIFAR-10 folder")
+    path = data.pop("path")
+    kind = modality_for(path, data.pop("modality", None) or "auto")
+    check_keys("data", data, load_images if kind.name == "image" else load_series, skip=("path",))
     views_cfg = dict(cfg.get("views") or {})
-    check_keys("views", views_cfg, image_views, skip=("size",))
+    valid_views = ("preset", "n_views", *kind.view_options)
+    unknown = [k for k in views_cfg if k not in valid_views]
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(f'views.{k}' for k in unknown)}; valid keys for views with "
+                          f"{kind.name} data: {', '.join(valid_views)}")
     enc = dict(cfg.get("encoder") or {})
     meth = dict(cfg.get("method") or {})
     trainer = dict(cfg.get("trainer") or {})
     check_keys("trainer", trainer, TrainConfig)
-    path = data.pop("path")
     image_size = data.pop("image_size", None)
-    ds = as_image_dataset(path, image_size, **data)
+    ds = kind.load(path, image_size=image_size, **data) if kind.name == "image" else kind.load(path, **data)
     if ds.summary:
         print(f"selfsup: {ds.summary}")
     preset = views_cfg.pop("preset", None)
     monitor = dict(cfg.get("monitor") or {})  # pretrain checks its keys
-    return pretrain(ds, meth.pop("name", "simclr"), enc.pop("name", None), views=preset,
+    return pretrain(ds, meth.pop("name", "simclr"), enc.pop("name", None), views=preset, modality=kind.name,
                     image_size=image_size, encoder_kwargs=enc, method_kwargs=meth, run_dir=cfg.get("run_dir"),
                     monitor=monitor, **views_cfg, **trainer)

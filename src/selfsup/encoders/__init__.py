@@ -17,6 +17,7 @@ from selfsup.encoders.capsules import CapsuleEncoder
 from selfsup.encoders.cnn import SmallCNN
 from selfsup.encoders.resnet import ResNet, resnet18, resnet50
 from selfsup.encoders.scattering import ScatteringEncoder
+from selfsup.encoders.series import DilatedConvEncoder, PatchEncoder
 from selfsup.encoders.vit import VisionTransformer, vit_tiny
 
 ENCODERS: dict[str, Callable[..., nn.Module]] = {
@@ -28,6 +29,10 @@ ENCODERS: dict[str, Callable[..., nn.Module]] = {
     "vit_tiny": vit_tiny,
     "scatnet": ScatteringEncoder,  # needs the scattering extra (kymatio)
     "capsule_cnn": CapsuleEncoder,  # small_cnn backbone + self-routed capsules with 2 x m poses (EquiCaps)
+    # time series (B, C, T), NaN = missing
+    "ts_conv": DilatedConvEncoder,  # TS2Vec's dilated convolutions, per-timestamp outputs
+    "patch_tst": PatchEncoder,  # patches + Transformer (PatchTST)
+    "pits": partial(PatchEncoder, attention=False),  # patches embedded independently by an MLP (PITS)
 }
 
 
@@ -103,5 +108,6 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-__all__ = ["ENCODERS", "CapsuleEncoder", "ResNet", "ScatteringEncoder", "SmallCNN", "VisionTransformer",
+__all__ = ["ENCODERS", "CapsuleEncoder", "DilatedConvEncoder", "PatchEncoder",
+           "ResNet", "ScatteringEncoder", "SmallCNN", "VisionTransformer",
            "WrappedEncoder", "count_parameters", "create_encoder", "resnet18", "resnet50", "vit_tiny", "wrap_module"]

@@ -23,6 +23,7 @@ from selfsup.methods.hpm import HPM
 from selfsup.methods.isogclr import ISogCLR
 from selfsup.methods.jigsaw import Jigsaw, JigsawTask
 from selfsup.methods.mae import MAE
+from selfsup.methods.masked_patches import MaskedPatches
 from selfsup.methods.mixed_barlow import MixedBarlowTwins
 from selfsup.methods.moco import MoCoV2, MoCoV3
 from selfsup.methods.multiview import MVDHEL, MVInfoNCE
@@ -34,7 +35,9 @@ from selfsup.methods.scatsimclr import ScatSimCLR
 from selfsup.methods.sie import SIE
 from selfsup.methods.simclr import SimCLR
 from selfsup.methods.simsiam import SimSiam
+from selfsup.methods.softclt import SoftCLT
 from selfsup.methods.swav import SwAV
+from selfsup.methods.ts2vec import TS2Vec
 from selfsup.methods.vicreg import VICReg
 from selfsup.methods.view_params import ViewParameterTask, ViewParams
 from selfsup.methods.wmse import WMSE
@@ -74,6 +77,10 @@ METHODS: dict[str, type[Method]] = {
     # split invariant / equivariant representations (equivariant view preset: rotation by any angle)
     "sie": SIE,
     "equicaps": EquiCaps,
+    # time series: contrast over timestamps and scales, soft assignments, masked patches
+    "ts2vec": TS2Vec,
+    "softclt": SoftCLT,
+    "masked_patches": MaskedPatches,
 }
 
 #: tasks any method can add to its loss (``pretext=``); each takes the encoder width and its own kwargs

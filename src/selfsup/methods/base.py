@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -23,9 +24,12 @@ class Method(nn.Module):
     paper used and ``recommended_trainer`` its optimiser.
     """
 
+    #: the view preset the paper used; on a modality without that preset, the modality's default preset
     default_views: str = "simclr"
-    #: the encoder ``pretrain`` builds when the user names none
+    #: the encoder ``pretrain`` builds when the user names none (same fallback per modality)
     default_encoder: str = "small_cnn"
+    #: the modalities the method can train on; None: any (it needs only ``encoder(x) -> (B, D)``)
+    modalities: tuple[str, ...] | None = None
     #: trainer settings the paper used, applied by ``pretrain`` when the user picks no optimizer
     recommended_trainer: dict = {}  # noqa: RUF012 - read-only class constant
 
@@ -38,14 +42,18 @@ class Method(nn.Module):
     def forward(self, views: list[Tensor], params: list[Params] | None = None) -> dict[str, Tensor]:
         raise NotImplementedError
 
-    def setup(self, num_samples: int) -> None:
-        """Called by the trainer before training or resuming, with the dataset size.
+    def setup(self, num_samples: int, data: Any = None) -> None:
+        """Called by the trainer before training or resuming, with the dataset size and the source.
 
-        Methods that keep per-sample state (iSogCLR's temperatures) allocate it here.
+        Methods that keep per-sample state (iSogCLR's temperatures) allocate it here; methods
+        that read the training data once (SoftCLT's series distances) read ``data.batch``.
         """
 
     def on_step_end(self, step: int, total_steps: int) -> None:
         """Called after each optimiser step (EMA updates, queues, schedules)."""
+
+    def on_train_end(self) -> None:
+        """Called once when training finishes (e.g. swap in averaged weights)."""
 
 
 def encode_views(module: nn.Module, views: list[Tensor]) -> list[Tensor]:
@@ -123,6 +131,30 @@ class EMATeacher(nn.Module):
     @torch.no_grad()
     def forward(self, x: Tensor) -> Tensor:
         return self.module(x)
+
+
+class WeightAverage(nn.Module):
+    """The running mean of a module's parameters over every step (stochastic weight averaging,
+    Izmailov et al. 2018), which TS2Vec encodes with; ``copy_to`` writes it into the module."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.average = copy.deepcopy(module)
+        self.average.requires_grad_(False)
+        self.register_buffer("count", torch.zeros((), dtype=torch.long))
+
+    @torch.no_grad()
+    def update(self, module: nn.Module) -> None:
+        self.count += 1
+        avg, cur = list(self.average.parameters()), [p.detach() for p in module.parameters()]
+        torch._foreach_lerp_(avg, cur, 1.0 / float(self.count))
+        for ab, mb in zip(self.average.buffers(), module.buffers(), strict=True):
+            ab.copy_(mb)
+
+    @torch.no_grad()
+    def copy_to(self, module: nn.Module) -> None:
+        if int(self.count):
+            module.load_state_dict(self.average.state_dict())
 
 
 class KeyQueue(nn.Module):

@@ -35,6 +35,7 @@ class EquiCaps(Method):
     """VICReg on the rotation-invariant capsule features; ``R(angle2 - angle1) P_1 = P_2`` on the poses."""
 
     default_views = "equivariant"
+    modalities = ("image",)
     default_encoder = "capsule_cnn"
     recommended_trainer = {"optimizer": "adamw"}  # noqa: RUF012
 

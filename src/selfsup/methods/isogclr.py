@@ -3,6 +3,8 @@ Learning with Automatic Temperature Individualization" (seed [001#39])."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor, nn
 
 from selfsup.methods.base import Params
@@ -23,7 +25,7 @@ class ISogCLR(SimCLR):
         self.loss_kwargs = dict(tau_init=tau_init, rho=rho, gamma=gamma, tau_lr=tau_lr)
         self.criterion = nn.Identity()  # replaced in setup(), once the dataset size is known
 
-    def setup(self, num_samples: int) -> None:
+    def setup(self, num_samples: int, data: Any = None) -> None:
         self.criterion = RobustContrastiveLoss(num_samples, **self.loss_kwargs)
 
     def contrast(self, z: list[Tensor], params: list[Params] | None) -> tuple[Tensor, dict[str, Tensor]]:

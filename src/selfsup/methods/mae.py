@@ -57,6 +57,7 @@ class MAE(Method):
     """
 
     default_views = "mae"
+    modalities = ("image",)
     recommended_trainer = {"optimizer": "adamw", "base_lr": 1.5e-4, "weight_decay": 0.05}  # noqa: RUF012
 
     def __init__(self, encoder: nn.Module, mask_ratio: float = 0.75, decoder_dim: int = 128, decoder_depth: int = 2,

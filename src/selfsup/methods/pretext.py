@@ -9,7 +9,7 @@ pretext-task regularisation of ScatSimCLR [000#3].
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -36,6 +36,8 @@ class PretextTask(nn.Module):
 
     name: str = "pretext"
     reads_view_features: bool = False
+    #: the modalities whose views the task can pose its question on
+    modalities: tuple[str, ...] = ("image",)
 
     def forward(self, encoder: nn.Module, views: list[Tensor], params: list[Params] | None,
                 features: list[Tensor] | None = None) -> PretextOutput:  # pragma: no cover
@@ -46,6 +48,7 @@ class PretextMethod(Method):
     """A method that is one pretext task: its loss is the task's; the embedding is the plain first view's."""
 
     default_views = "mae"  # crop and flip: colour distortion tells nothing about geometry
+    modalities = ("image",)
     recommended_trainer = {"optimizer": "sgd", "base_lr": 0.1}  # noqa: RUF012
 
     def __init__(self, encoder: nn.Module, task: PretextTask) -> None:
@@ -100,11 +103,14 @@ class WithPretext(Method):
         out["loss"] = loss
         return out
 
-    def setup(self, num_samples: int) -> None:
-        self.base.setup(num_samples)
+    def setup(self, num_samples: int, data: Any = None) -> None:
+        self.base.setup(num_samples, data)
 
     def on_step_end(self, step: int, total_steps: int) -> None:
         self.base.on_step_end(step, total_steps)
+
+    def on_train_end(self) -> None:
+        self.base.on_train_end()
 
 
 def tile_pixels(encoder: nn.Module, requested: int | None, image_side: int, grid: int, fraction: float,

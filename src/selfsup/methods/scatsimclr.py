@@ -18,6 +18,7 @@ class ScatSimCLR(SimCLR):
     """SimCLR on a scattering encoder; the paper's projection head (512 -> 128) and temperature 0.5."""
 
     default_encoder = "scatnet"
+    modalities = ("image",)
 
     def __init__(self, encoder: nn.Module, proj_hidden_dim: int = 512, proj_dim: int = 128,
                  temperature: float = 0.5) -> None:

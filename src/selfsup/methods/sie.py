@@ -66,6 +66,7 @@ class SIE(Method):
     """
 
     default_views = "equivariant"
+    modalities = ("image",)
     recommended_trainer = {"optimizer": "adamw"}  # noqa: RUF012 - the paper trains with Adam
 
     def __init__(self, encoder: nn.Module, invariant_fraction: float = 0.5, proj_hidden_dim: int = 1024,

@@ -22,15 +22,32 @@ class MaskedReconstructionLoss(nn.Module):
         super().__init__()
         self.norm_pix, self.eps = norm_pix, eps
 
-    def targets(self, patches: Tensor) -> Tensor:
+    def targets(self, patches: Tensor, present: Tensor | None = None) -> Tensor:
         t = fp32(patches)
+        if present is not None:  # statistics over the values that exist; missing ones become 0
+            w = present.float()
+            t = t.nan_to_num(0.0)
+            if self.norm_pix:
+                n = w.sum(-1, keepdim=True).clamp(min=1)
+                mean = (t * w).sum(-1, keepdim=True) / n
+                var = ((t - mean).pow(2) * w).sum(-1, keepdim=True) / (n - 1).clamp(min=1)
+                t = (t - mean) / (var + self.eps).sqrt()
+            return t * w
         if self.norm_pix:
             t = (t - t.mean(-1, keepdim=True)) / (t.var(-1, keepdim=True) + self.eps).sqrt()
         return t
 
     @full_precision
-    def forward(self, pred: Tensor, patches: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        per_patch = (fp32(pred) - self.targets(patches)).pow(2).mean(-1)
+    def forward(self, pred: Tensor, patches: Tensor, mask: Tensor,
+                present: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``present`` (B, L, P), for series with missing values: only present values are compared, and
+        a patch with none is not counted."""
+        if present is None:
+            per_patch = (fp32(pred) - self.targets(patches)).pow(2).mean(-1)
+        else:
+            w = present.float()
+            per_patch = ((fp32(pred) - self.targets(patches, present)).pow(2) * w).sum(-1) / w.sum(-1).clamp(min=1)
+            mask = mask * present.any(-1)
         return (per_patch * mask).sum() / mask.sum().clamp(min=1), per_patch
 
 

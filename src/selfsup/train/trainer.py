@@ -203,7 +203,7 @@ class Trainer:
 
         if cfg.sync_batchnorm and world > 1:
             method = nn.SyncBatchNorm.convert_sync_batchnorm(method)
-        method.setup(n)
+        method.setup(n, data)
         method.to(device)
         memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         if cfg.channels_last:
@@ -289,6 +289,7 @@ class Trainer:
         bar.close()
         if logger:
             logger.close()
+        method.on_train_end()
         for cb in self.callbacks:
             cb.on_train_end(state)
         wall = time.perf_counter() - t0

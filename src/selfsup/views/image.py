@@ -17,23 +17,13 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-Params = dict[str, Tensor]
+from selfsup.views.base import Params, ViewOp
+from selfsup.views.base import coin as _coin
+from selfsup.views.base import uniform as _uniform
 
 _LUMA = (0.299, 0.587, 0.114)
-
-
-def _uniform(n: int, low: float, high: float, g: torch.Generator, device: torch.device) -> Tensor:
-    return low + (high - low) * torch.rand(n, generator=g, device=device)
-
-
-def _coin(n: int, p: float, g: torch.Generator, device: torch.device) -> Tensor:
-    if p >= 1.0:
-        return torch.ones(n, dtype=torch.bool, device=device)
-    if p <= 0.0:
-        return torch.zeros(n, dtype=torch.bool, device=device)
-    return torch.rand(n, generator=g, device=device) < p
 
 
 def _gray(x: Tensor) -> Tensor:
@@ -49,16 +39,7 @@ def to_float(x: Tensor) -> Tensor:
     return x.float().div_(255.0) if x.dtype == torch.uint8 else x
 
 
-class ImageOp(nn.Module):
-    """One batched transformation: ``forward(x, g) -> (x, params)``."""
-
-    name: str = "op"
-
-    def forward(self, x: Tensor, g: torch.Generator) -> tuple[Tensor, Params]:  # pragma: no cover
-        raise NotImplementedError
-
-
-class RandomResizedCrop(ImageOp):
+class RandomResizedCrop(ViewOp):
     """Crop a random box (area fraction in ``scale``, aspect in ``ratio``) and resize it.
 
     Box sampling follows torchvision (ten tries, then a centre crop), vectorised over
@@ -119,7 +100,7 @@ def crop_resize(x: Tensor, box: Tensor, size: tuple[int, int], flip: Tensor | No
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-class RandomRotation(ImageOp):
+class RandomRotation(ViewOp):
     """Rotate each image by an angle drawn uniformly from ``degrees`` (about the centre, zero fill).
 
     Params: ``angle`` (B,) in degrees, counter-clockwise; read by the equivariance measure
@@ -148,7 +129,7 @@ def rotate(x: Tensor, degrees: Tensor) -> Tensor:
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-class RandomRotate90(ImageOp):
+class RandomRotate90(ViewOp):
     """Rotate each (square) image by k quarter turns, k drawn uniformly from 0..3 (exact, no resampling).
 
     Params: ``rot90`` (B,) long, the number of counter-clockwise quarter turns; the target
@@ -210,7 +191,7 @@ def grid_tiles(x: Tensor, grid: int = 3, tile_fraction: float = 0.8, out_size: i
     return out.view(b, c, n, size, size).transpose(1, 2), boxes
 
 
-class RandomHorizontalFlip(ImageOp):
+class RandomHorizontalFlip(ViewOp):
     """Mirror each image with probability ``p``. Params: ``flip`` (B,) bool."""
 
     name = "flip"
@@ -225,7 +206,7 @@ class RandomHorizontalFlip(ImageOp):
         return torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x), {"flip": flip}
 
 
-class ColorJitter(ImageOp):
+class ColorJitter(ViewOp):
     """Random brightness, contrast, saturation and hue, applied with probability ``p``.
 
     Factors follow torchvision's ranges; the four adjustments run in a random order
@@ -301,7 +282,7 @@ def _hue(x: Tensor, h: Tensor) -> Tensor:
 _JITTERS = (_brightness, _contrast, _saturation, _hue)
 
 
-class RandomGrayscale(ImageOp):
+class RandomGrayscale(ViewOp):
     """Replace an image by its luma (kept as C channels) with probability ``p``. Params: ``gray``."""
 
     name = "gray"
@@ -319,7 +300,7 @@ class RandomGrayscale(ImageOp):
         return x, {"gray": on}
 
 
-class GaussianBlur(ImageOp):
+class GaussianBlur(ViewOp):
     """Blur with a per-image sigma in ``sigma`` with probability ``p`` (separable, grouped conv).
 
     ``kernel_size`` defaults to about a tenth of the image side (SimCLR's choice).
@@ -357,7 +338,7 @@ def gaussian_blur(x: Tensor, sigma: Tensor, kernel_size: int) -> Tensor:
     return y.view(b, c, h, w)
 
 
-class RandomSolarize(ImageOp):
+class RandomSolarize(ViewOp):
     """Invert pixels above ``threshold`` with probability ``p``. Params: ``solarize``."""
 
     name = "solarize"
@@ -373,7 +354,7 @@ class RandomSolarize(ImageOp):
         return torch.where(on.view(-1, 1, 1, 1), sol, x), {"solarize": on}
 
 
-class Normalize(ImageOp):
+class Normalize(ViewOp):
     """Subtract a per-channel mean and divide by a std (no randomness, no params).
 
     ``inplace=True`` overwrites a float input; pipelines use it after an op that made a copy.

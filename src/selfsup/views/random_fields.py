@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from selfsup.views.image import _RGB2YIQ, _YIQ2RGB, ImageOp, Params, _gray, to_float
+from selfsup.views.base import Params, ViewOp
+from selfsup.views.image import _RGB2YIQ, _YIQ2RGB, _gray, to_float
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def gaussian_random_fields(n: int, h: int, w: int, length_scale: float, g: torch
     return field
 
 
-class RandomFieldAugment(ImageOp):
+class RandomFieldAugment(ViewOp):
     """Per-pixel affine and colour transforms whose parameters are Gaussian random fields.
 
     ``strength`` is a preset name (``mild``, ``medium``, ``strong``) or a ``FieldStrength``;

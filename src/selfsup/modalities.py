@@ -1,0 +1,225 @@
+"""What differs between modalities, in one place: how data loads, which views and encoders are the
+defaults, and how raw samples are preprocessed for the encoder at inference.
+
+The trainer, methods, objectives and evaluation never ask which modality they run on; ``api``
+asks ``modality_for(data)`` once and then uses the returned object's methods.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from selfsup.config import ConfigError
+from selfsup.data import DataError, ImageDataset, load_images
+from selfsup.data.series import SeriesDataset, is_series_file, load_series
+from selfsup.views import IMAGENET_MEAN, IMAGENET_STD, Preprocess, equivariance_transforms, finetune_views, image_views
+from selfsup.views.image_presets import PRESETS as IMAGE_PRESETS
+from selfsup.views.series import SERIES_PRESETS, Jitter, Scaling, series_views
+
+#: which modality each built-in encoder reads (``timm:``/``torchvision:`` models and custom modules: images)
+ENCODER_MODALITY = {"ts_conv": "series", "patch_tst": "series", "pits": "series"}
+
+#: view options only one modality understands, with their neutral values
+IMAGE_VIEW_OPTIONS = {"n_local": 0, "local_size": None, "local_scale": (0.05, 0.14), "scale": None,
+                      "mean": IMAGENET_MEAN, "std": IMAGENET_STD, "random_fields": None}
+SERIES_VIEW_OPTIONS = {"mask_p": None}
+
+
+@dataclass(frozen=True)
+class SeriesPreprocess:
+    """Per-channel standardisation with the training data's statistics (NaN kept as missing)."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def __call__(self, x: Tensor) -> Tensor:
+        mean = torch.tensor(self.mean, device=x.device, dtype=torch.float32).view(1, -1, 1)
+        std = torch.tensor(self.std, device=x.device, dtype=torch.float32).view(1, -1, 1)
+        return (x.float() - mean) / std
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "series", "mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def fit(cls, ds: SeriesDataset) -> SeriesPreprocess:
+        v = ds.values
+        mean = np.nanmean(v, axis=(0, 2)) if np.isfinite(v).any() else np.zeros(v.shape[1])
+        std = np.nanstd(v, axis=(0, 2))
+        std = np.where(np.isfinite(std) & (std > 1e-8), std, 1.0)
+        return cls(tuple(float(m) for m in np.nan_to_num(mean)), tuple(float(s) for s in std))
+
+
+class _Standardised:
+    """A series source whose batches come standardised (the trainer's view of the data)."""
+
+    def __init__(self, ds: SeriesDataset, preprocess: SeriesPreprocess) -> None:
+        self.ds, self.preprocess = ds, preprocess
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def batch(self, indices: np.ndarray) -> Tensor:
+        return self.preprocess(self.ds.batch(indices))
+
+
+def preprocess_from_dict(d: dict[str, Any]) -> Preprocess | SeriesPreprocess:
+    """Rebuild a saved encoder's preprocessing (files without ``kind`` are images)."""
+    if d.get("kind", "image") == "series":
+        return SeriesPreprocess(tuple(d["mean"]), tuple(d["std"]))
+    return Preprocess(d["size"], tuple(d["mean"]), tuple(d["std"]))
+
+
+class ImageModality:
+    """Images: (B, C, H, W) uint8 batches; views normalise; preprocessing resizes and normalises."""
+
+    name = "image"
+    presets = IMAGE_PRESETS
+    default_views = "simclr"
+    default_encoder = "small_cnn"
+    view_options = IMAGE_VIEW_OPTIONS
+
+    def load(self, data: Any, split: str = "train", image_size: int | None = None, **kw: Any) -> ImageDataset:
+        if isinstance(data, ImageDataset):
+            return data
+        if isinstance(data, (str, os.PathLike)):
+            return load_images(data, image_size=image_size, split=split, **kw)
+        if isinstance(data, np.ndarray):
+            return ImageDataset.from_arrays(data)
+        raise DataError(f"cannot use {type(data).__name__} as image data; pass a path, a uint8 array or an "
+                        "ImageDataset")
+
+    def view_size(self, ds: ImageDataset, image_size: int | None) -> int:
+        """Train at the stored size for small images, at 224 px (the ImageNet recipe) for large ones."""
+        return image_size or (ds.image_size if ds.image_size <= 64 else min(ds.image_size, 224))
+
+    def preprocess(self, ds: ImageDataset, image_size: int | None = None, mean: Sequence[float] = IMAGENET_MEAN,
+                   std: Sequence[float] = IMAGENET_STD, **_: Any) -> Preprocess:
+        return Preprocess(self.view_size(ds, image_size), tuple(mean), tuple(std))
+
+    def training_source(self, ds: ImageDataset, preprocess: Preprocess) -> ImageDataset:
+        return ds  # the views crop, convert and normalise
+
+    def views(self, preset: str, preprocess: Preprocess, n_views: int, **options: Any) -> nn.Module:
+        opts = {**self.view_options, **options}
+        scale = tuple(opts["scale"]) if opts["scale"] else None
+        return image_views(preset, preprocess.size, n_views=n_views, scale=scale, mean=preprocess.mean,
+                           std=preprocess.std, n_local=opts["n_local"], local_size=opts["local_size"],
+                           local_scale=tuple(opts["local_scale"]), random_fields=opts["random_fields"])
+
+    def encoder_kwargs(self, name: str, preprocess: Preprocess, ds: ImageDataset) -> dict[str, Any]:
+        return {"image_size": preprocess.size} if name in ("vit_tiny", "scatnet") else {}
+
+    def finetune_views(self, preprocess: Preprocess) -> nn.Module:
+        return finetune_views(preprocess.size, preprocess.mean, preprocess.std)
+
+    def equivariance_transforms(self, preprocess: Preprocess) -> dict[str, nn.Module]:
+        return equivariance_transforms(preprocess.size)
+
+
+class SeriesModality:
+    """Time series: (B, C, T) float batches with NaN for missing values, standardised per channel."""
+
+    name = "series"
+    presets = SERIES_PRESETS
+    default_views = "contrastive"
+    default_encoder = "ts_conv"
+    view_options = SERIES_VIEW_OPTIONS
+
+    def load(self, data: Any, split: str = "train", **kw: Any) -> SeriesDataset:
+        if isinstance(data, SeriesDataset):
+            return data
+        if isinstance(data, (str, os.PathLike)):
+            return load_series(data, split=split, **kw)
+        if isinstance(data, (np.ndarray, list, tuple)):
+            return SeriesDataset.from_arrays(data if isinstance(data, np.ndarray) and data.dtype != object
+                                             else list(data))
+        raise DataError(f"cannot use {type(data).__name__} as series data; pass a path, an (N, T) or (N, C, T) "
+                        "float array, a list of arrays or a SeriesDataset")
+
+    def preprocess(self, ds: SeriesDataset, **_: Any) -> SeriesPreprocess:
+        return SeriesPreprocess.fit(ds)
+
+    def training_source(self, ds: SeriesDataset, preprocess: SeriesPreprocess) -> _Standardised:
+        return _Standardised(ds, preprocess)
+
+    def views(self, preset: str, preprocess: SeriesPreprocess, n_views: int, **options: Any) -> nn.Module:
+        return series_views(preset, n_views=n_views, mask_p={**self.view_options, **options}["mask_p"])
+
+    def encoder_kwargs(self, name: str, preprocess: SeriesPreprocess, ds: SeriesDataset) -> dict[str, Any]:
+        return {"in_channels": ds.n_channels} if ENCODER_MODALITY.get(name) == "series" else {}
+
+    def finetune_views(self, preprocess: SeriesPreprocess) -> nn.Module:
+        from selfsup.views.base import ViewPipeline
+        return ViewPipeline([Scaling(0.1), Jitter(0.05)])
+
+    def equivariance_transforms(self, preprocess: SeriesPreprocess) -> dict[str, nn.Module]:
+        raise ConfigError("the equivariance measure predicts image transforms (rotation, crop); it has no series "
+                          "version yet: leave 'equivariance' out of the metrics")
+
+
+MODALITIES = {"image": ImageModality(), "series": SeriesModality()}
+
+
+def modality_named(name: str) -> ImageModality | SeriesModality:
+    if name not in MODALITIES:
+        raise ConfigError(f"unknown modality {name!r}; choose one of auto, {', '.join(MODALITIES)}")
+    return MODALITIES[name]
+
+
+def modality_for(data: Any, modality: str = "auto") -> ImageModality | SeriesModality:
+    """The modality of ``data``: a dataset says so; arrays by dtype and shape (uint8 images, float series);
+    paths by extension or content (.tsv/.ts/.csv and float arrays are series)."""
+    if modality != "auto":
+        return modality_named(modality)
+    if isinstance(data, SeriesDataset):
+        return MODALITIES["series"]
+    if isinstance(data, ImageDataset):
+        return MODALITIES["image"]
+    if isinstance(data, np.ndarray):
+        return MODALITIES["image" if data.dtype == np.uint8 and data.ndim >= 3 else "series"]
+    if isinstance(data, (list, tuple)):
+        return MODALITIES["series"]
+    if isinstance(data, (str, os.PathLike)):
+        return MODALITIES["series" if is_series_file(data) else "image"]
+    raise DataError(f"cannot tell the modality of {type(data).__name__}; pass modality='image' or 'series'")
+
+
+def resolve_defaults(method_cls: type, modality: ImageModality | SeriesModality) -> tuple[str, str]:
+    """The method's view preset and encoder where they suit the modality, else the modality's defaults."""
+    supported = getattr(method_cls, "modalities", None)
+    if supported is not None and modality.name not in supported:
+        raise ConfigError(f"method {method_cls.__name__} trains on {', '.join(supported)} data, not "
+                          f"{modality.name}; pick a method for {modality.name} data")
+    views = method_cls.default_views if method_cls.default_views in modality.presets else modality.default_views
+    enc = method_cls.default_encoder
+    if ENCODER_MODALITY.get(enc, "image") != modality.name:
+        enc = modality.default_encoder
+    return views, enc
+
+
+def check_view_options(modality: ImageModality | SeriesModality, options: dict[str, Any]) -> dict[str, Any]:
+    """The options that differ from their neutral value must be ones the modality understands."""
+    known = {**IMAGE_VIEW_OPTIONS, **SERIES_VIEW_OPTIONS}
+    given = {k: v for k, v in options.items() if k in known and _differs(v, known[k])}
+    foreign = [k for k in given if k not in modality.view_options]
+    if foreign:
+        raise ConfigError(f"view option(s) {', '.join(foreign)} do not apply to {modality.name} data; valid: "
+                          f"{', '.join(modality.view_options)}")
+    return given
+
+
+def _differs(value: Any, neutral: Any) -> bool:
+    if isinstance(value, (list, tuple)) and isinstance(neutral, (list, tuple)):
+        return tuple(value) != tuple(neutral)
+    return value != neutral
+
+
+def as_dict(preprocess: Any) -> dict[str, Any]:
+    return preprocess.to_dict() if hasattr(preprocess, "to_dict") else asdict(preprocess)
