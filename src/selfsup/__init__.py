@@ -4,17 +4,21 @@
 >>> enc = selfsup.pretrain("images/", method="simclr", encoder="small_cnn", epochs=20)
 >>> z = enc.embed(x)              # (N, out_dim) numpy array
 >>> enc.save("encoder.safetensors"); enc = selfsup.load("encoder.safetensors")
+>>> model = selfsup.SelfSupervised("ts2vec").fit(x_train)   # series (N, T) / (N, C, T), NaN = missing
+>>> z = model.encode(x_test)      # (N, 320); encoding_window=None gives per-timestamp (N, T, 320)
 """
 
 from selfsup.api import PretrainedEncoder, as_image_dataset, evaluate, load, pretrain
 from selfsup.data import DataError, ImageDataset, demo_dataset, load_images
+from selfsup.data.series import SeriesDataset, load_series
 from selfsup.encoders import ENCODERS, create_encoder
+from selfsup.estimator import SelfSupervised
 from selfsup.methods import METHODS, create_method
 from selfsup.train import TrainConfig, Trainer
 from selfsup.views import image_views
 
 __version__ = "0.1.0"
 
-__all__ = ["ENCODERS", "METHODS", "DataError", "ImageDataset", "PretrainedEncoder", "TrainConfig", "Trainer",
-           "__version__", "as_image_dataset", "create_encoder", "create_method", "demo_dataset", "evaluate",
-           "image_views", "load", "load_images", "pretrain"]
+__all__ = ["ENCODERS", "METHODS", "DataError", "ImageDataset", "PretrainedEncoder", "SelfSupervised", "SeriesDataset",
+           "TrainConfig", "Trainer", "__version__", "as_image_dataset", "create_encoder", "create_method",
+           "demo_dataset", "evaluate", "image_views", "load", "load_images", "load_series", "pretrain"]

@@ -21,7 +21,7 @@ from selfsup.evaluate import PROTOCOLS, evaluate_embeddings
 from selfsup.evaluate.embed import embed_source
 from selfsup.evaluate.finetune import FinetuneConfig
 from selfsup.evaluate.online import MonitorConfig, build_monitors
-from selfsup.evaluate.protocol import EXTRA_METRICS, FRACTION_PROTOCOLS, evaluate_beyond_accuracy
+from selfsup.evaluate.protocol import EXTRA_METRICS, FRACTION_PROTOCOLS, PROBES, evaluate_beyond_accuracy
 from selfsup.methods import METHODS, create_method
 from selfsup.modalities import (
     MODALITIES,
@@ -337,7 +337,7 @@ def evaluate(encoder: PretrainedEncoder, train: Any, test: Any, fractions: Seque
     recorded = {name: str(arg) if isinstance(arg, (str, os.PathLike)) else ds.origin  # the report reloads paths
                 for name, arg, ds in (("train", train, tr), ("test", test, te))}
     results: dict[str, Any] = {"data": {**recorded, "test_split": "test"}, "encoder": encoder.spec()}
-    frozen = [m for m in metrics if m in PROTOCOLS]
+    frozen = [m for m in metrics if m in PROBES]
     extra = [m for m in metrics if m in EXTRA_METRICS]
     for name, enc in compared.items():
         into = results if name == "pretrained" else results.setdefault("scratch", {})

@@ -35,7 +35,8 @@ def _parser() -> argparse.ArgumentParser:
 
     pt = sub.add_parser("pretrain", help="pretrain an encoder on unlabeled data", epilog=epilog,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
-    pt.add_argument("data", nargs="?", help="folder of images, .npy/.npz file, or CIFAR-10 python folder")
+    pt.add_argument("data", nargs="?", help="folder of images, series file (UCR .tsv, UEA .ts, CSV), UCR/UEA dataset "
+                                            "folder, .npy/.npz file, or CIFAR-10 python folder")
     pt.add_argument("overrides", nargs="*", metavar="section.key=value", help="config overrides")
     pt.add_argument("--config", help="YAML config with sections data, views, encoder, method, trainer")
     pt.add_argument("--method", help=f"one of {', '.join(METHODS)} (default simclr)")
@@ -43,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     pt.add_argument("--epochs", type=int)
     pt.add_argument("--batch-size", type=int)
     pt.add_argument("--image-size", type=int)
+    pt.add_argument("--modality", choices=("auto", "image", "series"), help="data modality (default: read from the "
+                                                                          "data)")
+    pt.add_argument("--max-steps", type=int, help="stop after this many steps (instead of --epochs)")
     pt.add_argument("--run-dir", help="where checkpoints, metrics and the encoder go; an existing run resumes")
     pt.add_argument("--knn-test", help="labelled data: log kNN accuracy on it during training (monitor.knn_test)")
     pt.add_argument("--knn-every", type=int, help="steps between kNN evaluations (default 200 with --knn-test)")
@@ -50,14 +54,14 @@ def _parser() -> argparse.ArgumentParser:
     pt.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="config override (repeatable)")
 
-    ev = sub.add_parser("evaluate", help="kNN and linear probe of a frozen encoder with label fractions")
+    ev = sub.add_parser("evaluate", help="kNN, linear and SVM probes of a frozen encoder with label fractions")
     ev.add_argument("encoder", help="encoder .safetensors file or run folder")
-    ev.add_argument("--train", required=True, help="labelled training images")
-    ev.add_argument("--test", required=True, help="labelled test images")
+    ev.add_argument("--train", required=True, help="labelled training data (images or series, as the encoder's)")
+    ev.add_argument("--test", required=True, help="labelled test data")
     ev.add_argument("--fractions", default="0.01,0.1,1", help="label fractions (default 0.01,0.1,1)")
     ev.add_argument("--seeds", default="0,1,2", help="seeds for the label draws (default 0,1,2)")
     ev.add_argument("--metrics", default="knn,linear",
-                    help="comma list of knn, linear, finetune, retrieval, clustering, anomaly, misclassified, "
+                    help="comma list of knn, linear, svm, finetune, retrieval, clustering, anomaly, misclassified, "
                          "diagnostics, equivariance, or all (default knn,linear)")
     ev.add_argument("--baseline", default="auto", choices=("auto", "scratch", "none"),
                     help="also evaluate a from-scratch encoder of the same architecture (auto: with finetune)")
@@ -67,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
 
     em = sub.add_parser("embed", help="write embeddings of data with a pretrained encoder")
     em.add_argument("encoder", help="encoder .safetensors file or run folder")
-    em.add_argument("data", help="images to embed")
+    em.add_argument("data", help="images or series to embed")
     em.add_argument("--out", required=True, help="output .npy or .parquet file")
     em.add_argument("--batch-size", type=int, default=512)
 
@@ -109,6 +113,7 @@ def cmd_pretrain(a: argparse.Namespace) -> int:
         cfg.setdefault("data", {})["path"] = positional[0]
     for flag, key in ((a.method, "method.name"), (a.encoder, "encoder.name"), (a.epochs, "trainer.epochs"),
                       (a.batch_size, "trainer.batch_size"), (a.image_size, "data.image_size"),
+                      (a.modality, "data.modality"), (a.max_steps, "trainer.max_steps"),
                       (a.run_dir, "run_dir")):
         if flag is not None:
             overrides.append(f"{key}={flag}")
@@ -134,10 +139,10 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     from selfsup.evaluate import format_results
 
     metrics = [m.strip() for m in a.metrics.split(",") if m.strip()]
-    if metrics == ["all"]:
-        metrics = list(ALL_METRICS)
     finetune = apply_overrides({}, a.finetune_sets)
     enc = load(a.encoder)
+    if metrics == ["all"]:
+        metrics = [m for m in ALL_METRICS if m not in enc.modality.unavailable_metrics]
     res = evaluate(enc, a.train, a.test, _floats(a.fractions), [int(s) for s in _floats(a.seeds)], metrics=metrics,
                    baseline=a.baseline, finetune=finetune, progress=True)
     out = Path(a.out) if a.out else (Path(a.encoder) if Path(a.encoder).is_dir() else Path(a.encoder).parent) \
@@ -153,10 +158,10 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 def cmd_embed(a: argparse.Namespace) -> int:
     import numpy as np
 
-    from selfsup.api import as_image_dataset, load
+    from selfsup.api import load
 
     enc = load(a.encoder)
-    data = as_image_dataset(a.data, enc.preprocess.size)
+    data = enc.modality.load(a.data, **({"image_size": enc.preprocess.size} if enc.modality.name == "image" else {}))
     z = enc.embed(data, batch_size=a.batch_size)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)

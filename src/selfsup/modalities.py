@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -80,6 +80,7 @@ class ImageModality:
     """Images: (B, C, H, W) uint8 batches; views normalise; preprocessing resizes and normalises."""
 
     name = "image"
+    unavailable_metrics: tuple[str, ...] = ()
     presets = IMAGE_PRESETS
     default_views = "simclr"
     default_encoder = "small_cnn"
@@ -127,6 +128,7 @@ class SeriesModality:
     """Time series: (B, C, T) float batches with NaN for missing values, standardised per channel."""
 
     name = "series"
+    unavailable_metrics = ("equivariance",)
     presets = SERIES_PRESETS
     default_views = "contrastive"
     default_encoder = "ts_conv"
@@ -220,6 +222,3 @@ def _differs(value: Any, neutral: Any) -> bool:
         return tuple(value) != tuple(neutral)
     return value != neutral
 
-
-def as_dict(preprocess: Any) -> dict[str, Any]:
-    return preprocess.to_dict() if hasattr(preprocess, "to_dict") else asdict(preprocess)

@@ -10,9 +10,11 @@ import numpy as np
 from selfsup.data.errors import DataError
 from selfsup.evaluate.knn import knn_accuracy
 from selfsup.evaluate.linear import linear_probe_accuracy
+from selfsup.evaluate.svm import svm_accuracy
 
-PROTOCOLS = ("knn", "linear")
-FRACTION_PROTOCOLS = (*PROTOCOLS, "finetune")
+PROTOCOLS = ("knn", "linear")  # the default probes
+PROBES = (*PROTOCOLS, "svm")  # every frozen-feature probe; svm: TS2Vec's protocol for series benchmarks
+FRACTION_PROTOCOLS = (*PROBES, "finetune")
 
 
 def balanced_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -84,13 +86,13 @@ def evaluate_embeddings(train_x: np.ndarray, train_y: np.ndarray, test_x: np.nda
                         fractions: Sequence[float] = (0.01, 0.1, 1.0), seeds: Sequence[int] = (0, 1, 2),
                         protocols: Sequence[str] = PROTOCOLS, knn_k: int = 200, knn_temperature: float = 0.1,
                         linear_c: float = 1.0) -> dict[str, Any]:
-    """kNN and/or linear accuracy per label fraction: mean, std and every run (JSON-ready).
+    """kNN, linear and/or SVM accuracy per label fraction: mean, std and every run (JSON-ready).
 
     Fractions below 1 are drawn class-balanced once per seed; the full label set is run once.
     """
-    unknown = set(protocols) - set(PROTOCOLS)
+    unknown = set(protocols) - set(PROBES)
     if unknown:
-        raise DataError(f"unknown protocol(s) {', '.join(sorted(unknown))}; choose from {', '.join(PROTOCOLS)}")
+        raise DataError(f"unknown protocol(s) {', '.join(sorted(unknown))}; choose from {', '.join(PROBES)}")
     train_x, train_y = _check("train", train_x, train_y, min_classes=2)
     test_x, test_y = _check("test", test_x, test_y)
     results: dict[str, Any] = {"n_train": len(train_x), "n_test": len(test_x), "dim": int(train_x.shape[1]),
@@ -104,6 +106,8 @@ def evaluate_embeddings(train_x: np.ndarray, train_y: np.ndarray, test_x: np.nda
                 idx = balanced_subset(train_y, frac, seed) if frac < 1 else np.arange(len(train_y))
                 if proto == "knn":
                     acc = knn_accuracy(train_x[idx], train_y[idx], test_x, test_y, knn_k, knn_temperature)
+                elif proto == "svm":
+                    acc = svm_accuracy(train_x[idx], train_y[idx], test_x, test_y, seed)
                 else:
                     acc = linear_probe_accuracy(train_x[idx], train_y[idx], test_x, test_y, linear_c)
                 runs.append(acc)
@@ -154,7 +158,7 @@ def evaluate_beyond_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: n
 
     unknown = [m for m in metrics if m not in EXTRA_METRICS]
     if unknown:
-        valid = ", ".join((*PROTOCOLS, *EXTRA_METRICS))
+        valid = ", ".join((*PROBES, *EXTRA_METRICS))
         raise DataError(f"unknown metric(s) {', '.join(unknown)}; choose from {valid}")
     train_x, train_y = _check("train", train_x, train_y, min_classes=2)
     test_x, test_y = _check("test", test_x, test_y)

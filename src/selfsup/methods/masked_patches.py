@@ -22,7 +22,9 @@ class MaskedPatches(Method):
     recommended_trainer = {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.01, "batch_size": 32,  # noqa: RUF012
                            "warmup_epochs": 0.0}
 
-    def __init__(self, encoder: nn.Module, mask_ratio: float = 0.4, norm_patch: bool = False) -> None:
+    # mask_ratio 0.6 (PatchTST used 0.4) gave higher SVM accuracy on 7 of 8 UCR/UEA sets in 400-step runs
+    # (FaceFour, ArrowHead, ECG200, Lightning7, FaceAll, MedicalImages, Epilepsy; tests/test_series_real_data.py)
+    def __init__(self, encoder: nn.Module, mask_ratio: float = 0.6, norm_patch: bool = False) -> None:
         super().__init__(encoder)
         if not hasattr(encoder, "forward_tokens") or not hasattr(encoder, "patchify"):
             raise ValueError("masked patch modelling needs a patch encoder (patch_tst or pits)")

@@ -142,8 +142,8 @@ class SegmentPermutation(ViewOp):
         kth = keys.sort(dim=1).values.gather(1, (k - 2).clamp(min=0).view(b, 1))
         cuts = (keys <= kth) & (k.view(b, 1) > 1)
         segment = torch.cat([torch.zeros(b, 1, dtype=torch.long, device=dev), cuts.long().cumsum(1)], dim=1)
-        rank = torch.rand(b, self.max_segments, generator=g, device=dev).gather(1, segment)  # segment's place
-        order = torch.sort(rank * (t + 1) + torch.arange(t, device=dev), dim=1).indices
+        place = torch.rand(b, self.max_segments, generator=g, device=dev).argsort(1).argsort(1)  # segment's place
+        order = torch.sort(place.gather(1, segment) * t + torch.arange(t, device=dev), dim=1).indices
         return x.gather(2, order.view(b, 1, t).expand(b, c, t)), {"n_segments": k, "order": order}
 
 
