@@ -57,7 +57,7 @@ def test_label_checks_name_the_problem():
     with pytest.raises(DataError, match="1 embeddings contain NaN"):
         evaluate_embeddings(bad, y, x, y, fractions=(1.0,))
     with pytest.raises(DataError, match="unknown protocol"):
-        evaluate_embeddings(x, y, x, y, protocols=("knn", "svm"))
+        evaluate_embeddings(x, y, x, y, protocols=("knn", "forest"))
 
 
 def test_reported_sd_is_the_sample_sd_of_the_seeds_runs():

@@ -238,3 +238,18 @@ def test_cli_pretrains_evaluates_and_embeds_a_ucr_file(tmp_path):
     assert np.load(tmp_path / "z.npy").shape == (16, 320)
     ds = SeriesDataset.from_arrays(rng.normal(size=(4, 20)))
     assert selfsup.load(run).embed(ds).shape == (4, 320)
+
+
+def test_hand_written_backward_of_the_hard_loss_matches_autograd():
+    from selfsup.objectives.temporal import _neg_log_softmax_without_self, paired_nce
+
+    z = torch.randn(3, 8, 5, dtype=torch.float64, requires_grad=True, generator=torch.Generator().manual_seed(0))
+
+    def autograd_version(z):
+        nll = _neg_log_softmax_without_self(z)
+        idx = torch.arange(8)
+        return nll[:, idx, (idx + 4) % 8].mean()
+
+    ours, = torch.autograd.grad(paired_nce(z), z)
+    ref, = torch.autograd.grad(autograd_version(z), z)
+    assert torch.allclose(ours.double(), ref, atol=1e-6)

@@ -199,3 +199,14 @@ def test_pairwise_distances_are_symmetric_and_scaled_to_unit_range():
         assert float(s[off].min()) == pytest.approx(0.0, abs=1e-6) and float(s[off].max()) == pytest.approx(1.0)
     e = pairwise_distances(x, "euclidean")
     assert torch.allclose(e[0, 1], (x[0] - x[1]).norm(), atol=1e-5)
+
+
+def test_padded_batch_of_two_crops_equals_two_separate_passes():
+    from selfsup.methods.ts2vec import encode_crops
+
+    enc = selfsup.create_encoder("ts_conv", in_channels=2, hidden=8, out_dim=8, depth=5).eval()
+    a, b = _series(b=3, t=23), _series(b=3, t=37, seed=1)
+    a[0, :, 4] = float("nan")  # a missing timestamp stays a missing timestamp
+    za, zb = encode_crops(enc, a, b)
+    assert torch.allclose(za, enc.forward_timestamps(a), atol=1e-5)
+    assert torch.allclose(zb, enc.forward_timestamps(b), atol=1e-5)

@@ -40,11 +40,15 @@ class _DilatedBlock(nn.Module):
             return F.conv1d(x, conv.weight[:, :, self.own_tap:self.own_tap + 1], conv.bias)
         return conv(F.pad(x, self.pad))
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, keep: Tensor | None = None) -> Tensor:
+        """``keep`` (B, 1, T), 0 past a padded series' end: those positions are zeroed after each
+        convolution, so every real position sees exactly the zero padding of an unpadded series."""
         res = x if self.project is None else self.project(x)
         x = self._conv(self.conv1, F.gelu(x))
-        x = self._conv(self.conv2, F.gelu(x))
-        return x + res
+        if keep is not None:
+            x = x * keep
+        x = self._conv(self.conv2, F.gelu(x)) + res
+        return x if keep is None else x * keep
 
 
 class DilatedConvEncoder(nn.Module):
@@ -66,15 +70,25 @@ class DilatedConvEncoder(nn.Module):
             for i, w in enumerate(widths)])
         self.dropout = nn.Dropout(dropout)
 
-    def forward_timestamps(self, x: Tensor) -> Tensor:
-        """(B, C, T) -> (B, T, out_dim), one representation per timestamp."""
+    def forward_timestamps(self, x: Tensor, valid: Tensor | None = None) -> Tensor:
+        """(B, C, T) -> (B, T, out_dim), one representation per timestamp.
+
+        ``valid`` (B, T) marks the real timestamps of series padded to one length to share a batch:
+        their outputs equal those of each series encoded alone (``TS2Vec`` encodes its two crops in
+        one pass this way).
+        """
         if x.shape[1] != self.in_channels:
             raise ValueError(f"the encoder was built for {self.in_channels} channel(s) but the series have "
                              f"{x.shape[1]}; build it with in_channels={x.shape[1]}")
         values, present = _present(x)
-        h = self.input_fc(values.transpose(1, 2)) * present.unsqueeze(-1).to(values.dtype)
-        h = self.dropout(self.blocks(h.transpose(1, 2)))
-        return h.transpose(1, 2)
+        h = (self.input_fc(values.transpose(1, 2)) * present.unsqueeze(-1).to(values.dtype)).transpose(1, 2)
+        if valid is None:
+            h = self.blocks(h)
+        else:
+            keep = valid.unsqueeze(1).to(h.dtype)
+            for block in self.blocks:
+                h = block(h, keep)
+        return self.dropout(h).transpose(1, 2)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_timestamps(x).amax(dim=1)

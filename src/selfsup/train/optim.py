@@ -58,8 +58,13 @@ def _split_decay(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Paramete
     return decay, no_decay
 
 
-def build_optimizer(name: str, model: nn.Module, lr: float, weight_decay: float, momentum: float = 0.9) -> Optimizer:
-    """SGD (Nesterov-free momentum), LARS or AdamW; no weight decay on biases and norms."""
+def build_optimizer(name: str, model: nn.Module, lr: float, weight_decay: float, momentum: float = 0.9,
+                    betas: tuple[float, float] = (0.9, 0.95)) -> Optimizer:
+    """SGD (Nesterov-free momentum), LARS or AdamW (``betas``); no weight decay on biases and norms.
+
+    AdamW uses the multi-tensor (foreach) update, which PyTorch enables by default on GPUs only: on a
+    CPU, models of many small tensors (TS2Vec's 46) spend noticeably less time in the optimiser step.
+    """
     decay, no_decay = _split_decay(model)
     if name == "sgd":
         groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
@@ -70,7 +75,7 @@ def build_optimizer(name: str, model: nn.Module, lr: float, weight_decay: float,
         return LARS(groups, lr=lr, momentum=momentum)
     if name == "adamw":
         groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-        return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95))
+        return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), foreach=True)
     raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 

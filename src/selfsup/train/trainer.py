@@ -52,7 +52,7 @@ class TrainConfig:
 
     ``lr=None`` means ``base_lr`` (per 256 samples) times ``batch_size/256``; ``base_lr=None``
     takes the optimiser's default (sgd 0.12, lars 0.3, adamw 1e-3). ``batch_size`` is
-    global: split across processes.
+    global: split across processes. ``betas`` are AdamW's moment decays (MAE's 0.95 by default).
     ``precision="auto"`` uses bf16 autocast where the device supports it, else fp32.
     """
 
@@ -64,6 +64,7 @@ class TrainConfig:
     base_lr: float | None = None
     weight_decay: float | None = None
     momentum: float = 0.9
+    betas: tuple[float, float] = (0.9, 0.95)
     warmup_epochs: float = 1.0
     final_lr: float = 0.0
     grad_clip: float | None = None
@@ -208,7 +209,7 @@ class Trainer:
         memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         if cfg.channels_last:
             method.to(memory_format=torch.channels_last)
-        optimizer = build_optimizer(cfg.optimizer, method, base_lr, wd, cfg.momentum)
+        optimizer = build_optimizer(cfg.optimizer, method, base_lr, wd, cfg.momentum, cfg.betas)
 
         run = Path(run_dir) if run_dir is not None else None
         ckpt = run / CHECKPOINT_NAME if run else None
