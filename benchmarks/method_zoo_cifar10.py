@@ -124,7 +124,7 @@ def train_ours(method: str, budget_s: float, threads: int) -> dict[str, Any]:
     t = time.perf_counter()
     res = Trainer(max_steps=steps, log_every=10, **cfg).fit(model, ds, views)
     wall = time.perf_counter() - t
-    ips = float(np.median([h["images_per_s"] for h in res.history[1:]] or [BATCH * steps / wall]))
+    ips = float(np.median([h["samples_per_s"] for h in res.history[1:]] or [BATCH * steps / wall]))
     return {"steps": steps, "epochs": steps * BATCH / len(x), "train_wall_s": wall, "images_per_s": ips,
             "peak_rss_mb": _peak_rss_mb(),
             **_evaluate(model.encoder, x, y, xt, yt, knn_train=10_000 if method in MASKED else None)}

@@ -253,3 +253,42 @@ def test_hand_written_backward_of_the_hard_loss_matches_autograd():
     ours, = torch.autograd.grad(paired_nce(z), z)
     ref, = torch.autograd.grad(autograd_version(z), z)
     assert torch.allclose(ours.double(), ref, atol=1e-6)
+
+
+def test_report_of_a_series_run_maps_the_recorded_test_series(tmp_path):
+    pytest.importorskip("matplotlib")
+    from selfsup.cli import main
+    from selfsup.report import build_report
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "Toy").mkdir()
+    for split in ("TRAIN", "TEST"):
+        write_ucr_tsv(tmp_path / "Toy" / f"Toy_{split}.tsv", rng.normal(size=(24, 30)), rng.integers(1, 4, 24))
+    run = tmp_path / "run"
+    selfsup.pretrain(str(tmp_path / "Toy"), "ts2vec", max_steps=4, batch_size=8, run_dir=run, **SMALL)
+    assert main(["evaluate", str(run), "--train", str(tmp_path / "Toy"), "--test", str(tmp_path / "Toy"),
+                 "--fractions", "1", "--seeds", "0", "--metrics", "svm,knn"]) == 0
+    page = build_report(run).read_text()
+    assert "Embeddings" in page and "svm" in page and "samples/s" in page
+
+
+def test_forecasting_from_embeddings_beats_repeating_the_last_value():
+    from selfsup.data import DataError
+    from selfsup.evaluate.forecast import forecasting_scores
+
+    rng = np.random.default_rng(0)
+    t = np.arange(1500)
+    series = np.sin(2 * np.pi * t / 24) + 0.5 * np.sin(2 * np.pi * t / 100) + 0.1 * rng.normal(size=len(t))
+    model = selfsup.SelfSupervised("ts2vec", max_steps=30, batch_size=16, **SMALL)
+    windows = np.lib.stride_tricks.sliding_window_view(series[:900], 48)[::8].astype(np.float32)
+    model.fit(windows)
+    res = forecasting_scores(model.encode, series, horizons=(12,), lookback=48, stride=4)
+    scores = res["12"]
+    assert scores["embedding"]["mse"] < scores["last value"]["mse"]
+    assert scores["raw window"]["mse"] < scores["last value"]["mse"]  # the baseline is a real one
+    with pytest.raises(DataError, match="too short"):
+        forecasting_scores(model.encode, series[:100], horizons=(12,), lookback=48)
+    gappy = series.copy()
+    gappy[5] = np.nan
+    with pytest.raises(DataError, match="missing values"):
+        forecasting_scores(model.encode, gappy)

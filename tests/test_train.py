@@ -117,7 +117,7 @@ def test_metrics_csv_and_training_reduces_loss(tmp_path):
     _pretrain(tmp_path, max_steps=30, log_every=5, lr=0.05)
     rows = (tmp_path / "metrics.csv").read_text().splitlines()
     header = rows[0].split(",")
-    assert {"step", "loss", "lr", "images_per_s", "pair_accuracy"} <= set(header)
+    assert {"step", "loss", "lr", "samples_per_s", "pair_accuracy"} <= set(header)
     losses = [float(r.split(",")[header.index("loss")]) for r in rows[1:]]
     assert len(losses) == 6 and losses[-1] < losses[0]
 

@@ -461,14 +461,34 @@ def is_series_file(path: str | os.PathLike) -> bool:
     if p.suffix.lower() in SERIES_SUFFIXES:
         return True
     if p.suffix.lower() in (".npy", ".npz") and p.exists():
-        try:
-            data = np.load(p, allow_pickle=False, mmap_mode="r" if p.suffix.lower() == ".npy" else None)
-            arr = data if isinstance(data, np.ndarray) else next(
-                (data[k] for k in data.keys() if k.lower().startswith(("x", "series", "images"))), None)
-        except Exception:
-            return False
-        return arr is not None and arr.dtype != np.uint8 and arr.ndim in (2, 3)
+        header = _array_header(p)
+        return header is not None and header[1] != np.uint8 and len(header[0]) in (2, 3)
     return False
+
+
+def _array_header(p: Path) -> tuple[tuple[int, ...], np.dtype] | None:
+    """(shape, dtype) of an .npy file or of the data array of an .npz (x*, series*, images*), read from the
+    header alone: a large image archive is not decompressed just to learn its modality."""
+    import zipfile
+
+    def read(f) -> tuple[tuple[int, ...], np.dtype]:
+        version = np.lib.format.read_magic(f)
+        reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = reader(f)
+        return tuple(shape), dtype
+
+    try:
+        if p.suffix.lower() == ".npy":
+            with open(p, "rb") as f:
+                return read(f)
+        with zipfile.ZipFile(p) as zf:
+            member = next((n for n in zf.namelist() if n.lower().startswith(("x", "series", "images"))), None)
+            if member is None:
+                return None
+            with zf.open(member) as f:
+                return read(f)
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return None
 
 
 def write_ucr_tsv(path: str | os.PathLike, values: np.ndarray, labels: Sequence) -> Path:

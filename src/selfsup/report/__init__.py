@@ -107,18 +107,20 @@ def _sample(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.sort(rng.choice(len(labels), size=min(n, len(labels)), replace=False))
 
 
-def _load_data(data: Any, evaluation: dict[str, Any], size: int) -> Any:
-    from selfsup.api import as_image_dataset
-
+def _load_data(data: Any, evaluation: dict[str, Any], encoder: Any) -> Any:
+    """The labelled data to map: given, or the test set ``selfsup evaluate`` recorded, read as the encoder's
+    modality (images at its input size, or series)."""
+    kind = encoder.modality
+    size = {"image_size": encoder.preprocess.size} if kind.name == "image" else {}
     if data is None:
         recorded = (evaluation.get("data") or {}).get("test")
         if not recorded or recorded == "arrays":
             return None
         try:
-            return as_image_dataset(recorded, size, split=(evaluation.get("data") or {}).get("test_split", "test"))
+            return kind.load(recorded, split=(evaluation.get("data") or {}).get("test_split", "test"), **size)
         except (DataError, FileNotFoundError):
             return None  # the recorded data moved: the report goes on without the embedding sections
-    return as_image_dataset(data, size, split="test") if isinstance(data, (str, os.PathLike)) else data
+    return kind.load(data, split="test", **size) if isinstance(data, (str, os.PathLike)) else data
 
 
 def _summary_cards(rows: list[dict[str, str]], evaluation: dict[str, Any]) -> str:
@@ -132,9 +134,10 @@ def _summary_cards(rows: list[dict[str, str]], evaluation: dict[str, Any]) -> st
         cards.append(("steps", rows[-1]["step"]))
         if last("loss") is not None:
             cards.append(("final loss", f"{last('loss'):.3f}"))
-        rates = [float(r["images_per_s"]) for r in rows if r.get("images_per_s")]
+        rates = [float(r.get("samples_per_s") or r["images_per_s"]) for r in rows  # older runs: images_per_s
+                 if r.get("samples_per_s") or r.get("images_per_s")]
         if rates:
-            cards.append(("median throughput", f"{np.median(rates):,.0f} img/s"))
+            cards.append(("median throughput", f"{np.median(rates):,.0f} samples/s"))
         if last("elapsed_s") is not None:
             cards.append(("wall-clock", f"{last('elapsed_s') / 60:.1f} min"))
         for key, name in (("knn_acc", "last kNN accuracy"), ("online_probe_acc", "last online-probe accuracy")):
@@ -190,8 +193,8 @@ def build_report(run_dir: str | os.PathLike, data: Any = None, out: str | os.Pat
     missing: list[str] = []
 
     parts.append("<h2>Training</h2>")
-    train_png = plots.curves(rows, [("loss", ["loss"], "loss"), ("throughput", ["images_per_s"], "images / s"),
-                                    ("learning rate", ["lr"], "lr")])
+    throughput = ("throughput", ["samples_per_s", "images_per_s"], "samples / s")  # images_per_s: older runs
+    train_png = plots.curves(rows, [("loss", ["loss"], "loss"), throughput, ("learning rate", ["lr"], "lr")])
     if train_png:
         parts.append(_img(train_png, "training curves", "Loss, throughput (images per second, training steps "
                           "only) and learning rate, as logged to metrics.csv."))
@@ -240,7 +243,7 @@ def build_report(run_dir: str | os.PathLike, data: Any = None, out: str | os.Pat
         from selfsup.api import load
 
         encoder = load(run)
-        data_obj = _load_data(data, evaluation, encoder.preprocess.size)
+        data_obj = _load_data(data, evaluation, encoder)
     if data_obj is not None and getattr(data_obj, "has_labels", True):
         from selfsup.evaluate.diagnostics import diagnose
         from selfsup.evaluate.retrieval import cosine_neighbours

@@ -123,7 +123,7 @@ class TrainResult:
     steps: int
     total_steps: int
     wall_s: float
-    images_per_s: float
+    samples_per_s: float
     final_loss: float
     run_dir: Path | None
     resumed_from: int = 0
@@ -278,7 +278,7 @@ class Trainer:
             acc.add(loss_value, out)
             bar.update(loss_value, rate, epoch)
             if (step + 1) % cfg.log_every == 0 or step + 1 == total:
-                row = {"step": step + 1, "epoch": epoch, "lr": lr, "images_per_s": rate,
+                row = {"step": step + 1, "epoch": epoch, "lr": lr, "samples_per_s": rate,
                        "elapsed_s": time.perf_counter() - t0, **acc.flush()}
                 history.append(row)
                 if logger:
@@ -416,7 +416,7 @@ class _progress_bar:  # noqa: N801 - used like a function
 
     def update(self, loss: float, rate: float, epoch: int) -> None:
         if self.bar:
-            self.bar.set_postfix(epoch=epoch, loss=f"{loss:.4f}", img_s=f"{rate:,.0f}", refresh=False)
+            self.bar.set_postfix(epoch=epoch, loss=f"{loss:.4f}", samples_s=f"{rate:,.0f}", refresh=False)
             self.bar.update(1)
 
     def close(self) -> None:
