@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from selfsup.data.errors import DataError
+from selfsup.data.errors import DataError, split_path
 
 MAX_DEFAULT_SIZE = 256  # cache side when the user names none: larger photos are cut down to this
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".ppm", ".pgm")
@@ -110,10 +110,7 @@ def load_images(path: str | os.PathLike, image_size: int | None = None, split: s
     ``split`` picks ``x_<split>`` arrays from an .npz and train/test batches of CIFAR-10; a
     ``:split`` suffix on the path (``data.npz:test``) does the same from a config or command line.
     """
-    p = Path(path).expanduser()
-    base, colon, suffix = str(path).rpartition(":")
-    if not p.exists() and colon and suffix and "/" not in suffix and Path(base).expanduser().exists():
-        p, split = Path(base).expanduser(), suffix
+    p, split = split_path(path, split)
     if not p.exists():
         raise DataError(f"{p}: no such file or folder; check the path (relative paths start at {Path.cwd()})")
     if p.is_file():

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from selfsup.data.errors import DataError
+from selfsup.data.errors import DataError, split_path
 
 SERIES_SUFFIXES = (".tsv", ".ts", ".csv")
 _MISSING = {"", "?", "nan", "NaN", "NAN", "na", "NA", "null"}
@@ -195,10 +195,7 @@ def load_series(path: str | os.PathLike, split: str = "train", label_column: str
     ``.npz`` files may hold ``x_<split>``/``y_<split>`` or ``x``/``y``; arrays are (N, T) or
     (N, C, T) (``channels_first=False`` for (N, T, C)). A ``:split`` suffix (``data.npz:test``) picks the split.
     """
-    p = Path(path).expanduser()
-    base, colon, suffix = str(path).rpartition(":")
-    if not p.exists() and colon and suffix and "/" not in suffix and Path(base).expanduser().exists():
-        p, split = Path(base).expanduser(), suffix
+    p, split = split_path(path, split)
     if not p.exists():
         raise DataError(f"{p}: no such file or folder; check the path (relative paths start at {Path.cwd()})")
     if p.is_dir():
@@ -452,10 +449,7 @@ def _load_array_file(p: Path, split: str, channels_first: bool) -> SeriesDataset
 
 def is_series_file(path: str | os.PathLike) -> bool:
     """Whether ``path`` looks like a series source (by extension, folder content or array dtype)."""
-    p = Path(path).expanduser()
-    base, colon, _ = str(path).rpartition(":")
-    if not p.exists() and colon and Path(base).expanduser().exists():
-        p = Path(base).expanduser()
+    p, _ = split_path(path, "train")
     if p.is_dir():
         return any(p.glob("*_TRAIN.tsv")) or any(p.glob("*_TRAIN.ts")) or any(p.glob("*_TEST.tsv"))
     if p.suffix.lower() in SERIES_SUFFIXES:
