@@ -10,7 +10,8 @@ split holds more than 100,000 values), AdamW at lr 1e-3, 320-d output, 10 dilate
 for the official code, selfsup's ts2vec and softclt (tau_inst 10, tau_temp 1, DTW on series averaged to
 at most 128 steps); selfsup's ts2vec again at half the steps (a row chosen before any result: does it
 reach the official accuracy in half the time?); masked patches (PatchTST encoder, patches of 8, mask 0.6)
-400 steps of batch 32. Seed 0, 2 threads, one process; selfsup's online probe and collapse checks are
+400 steps of batch 32. Seed 0, one process, 2 threads (the 26 cheapest sets) or 1 thread pinned to
+one core (``taskset -c 0 ... --threads 1``, the rest); selfsup's online probe and collapse checks are
 off (the official code has neither). The official TS2Vec runs when the ``ts2vec`` package is installed
 (``pip install ts2vec``, in the ``bench`` extra); it takes (N, T, C) arrays: the same values, transposed.
 
@@ -127,8 +128,12 @@ def render(res: dict[str, Any]) -> str:
     runs = res["runs"]
     methods = [m for m in METHODS if any(m in r for r in runs.values())]
     order = [f"{a}/{n}" for a, n in datasets() if f"{a}/{n}" in runs]
+    threads = sorted({r.get("threads", 2) for d in runs.values() for r in d.values()})  # early runs: 2
     lines = [f"# UCR / UEA under the TS2Vec protocol ({res.get('machine', {}).get('cpu', '?')}, "
-             f"{res.get('machine', {}).get('threads', '?')} threads, seed {res.get('seed', 0)})", ""]
+             f"{' or '.join(map(str, threads))} threads, seed {res.get('seed', 0)})", ""]
+    if len(threads) > 1:
+        lines += ["Thread count differs between datasets (see `threads` per run in the JSON); within a dataset "
+                  "every method ran with the same count, so the time ratios compare like with like.", ""]
     for archive in ("ucr", "uea"):
         keys = [k for k in order if k.startswith(archive + "/") and all(m in runs[k] for m in methods)]
         if not keys:
@@ -212,6 +217,7 @@ def main() -> None:
         for m in missing:
             r = run_official(train, test, a.threads, a.seed) if m == "ts2vec_official" else \
                 run_ours(m, train, test, a.threads, a.seed)
+            r["threads"] = a.threads
             done[m] = r
             print(f"{key:40s} {m:16s} acc {r['accuracy']:.3f}  train {r['train_s']:6.1f}s  "
                   f"eval {r['eval_s']:5.1f}s", flush=True)

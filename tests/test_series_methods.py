@@ -292,3 +292,19 @@ def test_forecasting_from_embeddings_beats_repeating_the_last_value():
     gappy[5] = np.nan
     with pytest.raises(DataError, match="missing values"):
         forecasting_scores(model.encode, gappy)
+
+
+@pytest.mark.parametrize("n", [20, 60])  # 20: too few for the C search (hard margin first); 60: the search
+def test_svm_probe_survives_near_constant_features(n):
+    """A collapsed encoder's features make libsvm's hard-margin dual non-finite; the probe must fall back to
+    the next C (and score near chance) rather than crash a benchmark."""
+    from sklearn.svm import SVC
+
+    from selfsup.evaluate.svm import fit_svm
+
+    rng = np.random.default_rng(0)
+    x, y = 1 + 1e-9 * rng.standard_normal((n, 8)), np.tile([0, 1], n // 2)
+    with pytest.raises(ValueError, match="not finite"):  # the failure this guards against
+        SVC(C=np.inf, gamma="scale").fit(x, y)
+    clf = fit_svm(x, y)
+    assert np.isfinite(clf.C) and clf.predict(x).shape == (n,)

@@ -32,16 +32,29 @@ def fit_svm(x: np.ndarray, y: np.ndarray, max_samples: int = 10_000, seed: int =
     svc = SVC(kernel="rbf", gamma="scale", C=np.inf, max_iter=max_iter)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        if len(x) // n_classes < 5 or len(x) < 50:
-            return svc.fit(x, y)
-        if len(x) > max_samples:
-            x, _, y, _ = train_test_split(x, y, train_size=max_samples, random_state=seed, stratify=y)
-        search = GridSearchCV(svc, {"C": list(SVM_C_GRID)}, cv=5)
-        try:
-            search.fit(x, y)
-        except ValueError:  # a class with fewer members than folds: fall back to the hard margin
-            return svc.fit(x, y)
-    return search.best_estimator_
+        warnings.simplefilter("ignore", UserWarning)  # failed folds are scored NaN and ranked last
+        # fallback order when the search cannot run: TS2Vec's hard margin, then ever softer margins
+        candidates = [np.inf, *sorted((c for c in SVM_C_GRID if np.isfinite(c)), reverse=True)]
+        if len(x) // n_classes >= 5 and len(x) >= 50:
+            if len(x) > max_samples:
+                x, _, y, _ = train_test_split(x, y, train_size=max_samples, random_state=seed, stratify=y)
+            search = GridSearchCV(svc, {"C": list(SVM_C_GRID)}, cv=5, refit=False, error_score=np.nan)
+            try:
+                search.fit(x, y)
+                scores = np.nan_to_num(search.cv_results_["mean_test_score"], nan=-1.0)
+                candidates = [SVM_C_GRID[i] for i in np.argsort(-scores, kind="stable")]
+            except ValueError:  # a class with fewer members than folds: keep the fallback order
+                pass
+        # libsvm's dual blows up (non-finite coefficients) for a hard margin on near-constant features,
+        # as a collapsed encoder gives; the next candidate C is then the honest answer, not a crash
+        for c in candidates:
+            try:
+                return svc.set_params(C=c).fit(x, y)
+            except ValueError as err:
+                if "not finite" not in str(err):
+                    raise
+    raise ValueError("fit_svm: no C gives finite SVM coefficients; the features are probably constant "
+                     "(a collapsed encoder): check RankMe/feature std of the embeddings")
 
 
 def svm_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
