@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
-torch.set_num_threads(2)
+torch.set_num_threads(int(os.environ.get("SELFSUP_TEST_THREADS", "2")))  # 1 when a benchmark holds a core
 
 DATA = Path(os.environ.get("SELFSUP_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data")).resolve()
 

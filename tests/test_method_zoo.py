@@ -19,9 +19,13 @@ TWO_VIEWS = {"sie", "equicaps"}  # exactly two views, related by a rotation
 
 
 SERIES = {n for n, c in METHODS.items() if c.modalities == ("series",)}  # built for (B, C, T) series
+GRAPH = {n for n, c in METHODS.items() if c.modalities == ("graph",)}  # built for GraphBatch
 
 
 def _encoder(name):
+    if name in GRAPH:
+        return selfsup.create_encoder("gat" if name == "graphmae" else "gcn", in_channels=3, out_dim=16, hidden=8,
+                                      **({"heads": 2} if name == "graphmae" else {}))
     if name in SERIES:
         if name == "masked_patches":
             return selfsup.create_encoder("patch_tst", in_channels=2, patch_len=4, out_dim=16, depth=1, heads=2)
@@ -43,7 +47,18 @@ def _views(n_global=2, n_local=0, b=8):
 def test_gradients_reach_the_encoder_and_never_a_teacher(name):
     torch.manual_seed(0)
     m = create_method(name, _encoder(name), **tiny_method_kwargs(name))
-    if name in SERIES:  # the method's own series views, with missing values in the batch
+    if name in GRAPH:  # the method's own graph views on a batch of 8 random graphs
+        from selfsup.data.graphs import GraphSetDataset
+        from selfsup.views.graph import graph_views
+
+        rng = np.random.default_rng(0)
+        edges = np.array([[i, i + 1] for i in range(79) if (i + 1) % 10]).T
+        graphs = GraphSetDataset(rng.standard_normal((80, 3)), np.hstack([edges, edges[::-1]]), np.arange(0, 81, 10),
+                                 np.zeros(8))
+        m.setup(8)
+        made = graph_views(METHODS[name].default_views)(graphs.batch(np.arange(8)), torch.Generator().manual_seed(0))
+        views, params = [v for v, _ in made], [{**p, "index": torch.arange(8)} for _, p in made]
+    elif name in SERIES:  # the method's own series views, with missing values in the batch
         series = torch.randn(16, 2, 32)
         series[0, :, 20:] = float("nan")
         m.setup(16, SeriesDataset.from_arrays(series.numpy()))

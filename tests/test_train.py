@@ -110,7 +110,7 @@ def test_batch_larger_than_dataset_and_unknown_options():
     with pytest.raises(ConfigError, match="unknown method 'simclr2'"):
         selfsup.pretrain(tiny_images(), "simclr2", max_steps=1, batch_size=16)
     with pytest.raises(ValueError, match=r"trainer\.optimizer"):
-        TrainConfig(optimizer="adam")
+        TrainConfig(optimizer="adagrad")
 
 
 def test_metrics_csv_and_training_reduces_loss(tmp_path):
@@ -194,3 +194,17 @@ def test_custom_module_encoder(tmp_path):
     with pytest.raises(ValueError, match="declared out_dim=5"):
         selfsup.pretrain(tiny_images(), "simclr", torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.Flatten()),
                          encoder_kwargs={"out_dim": 5}, max_steps=1, batch_size=16, progress=False)
+
+
+def test_batch_size_zero_trains_on_the_whole_dataset_each_step():
+    """Full-batch training (the graph node methods): one step per epoch, every sample in each batch."""
+    seen = []
+
+    class Record(selfsup.train.Callback):
+        def on_step_end(self, state):
+            seen.append(len(state.indices))
+
+    selfsup.pretrain(tiny_images(n=24), "simclr", "small_cnn", encoder_kwargs=TINY_ENCODER, batch_size=0, epochs=3,
+                     method_kwargs=TINY_SIMCLR, progress=False, callbacks=[Record()],
+                     monitor={"online_probe": False, "collapse_every": 0})
+    assert seen == [24, 24, 24]

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from selfsup.config import ConfigError, check_keys
 from selfsup.data import DataError, ImageDataset, load_images
+from selfsup.data.graphs import load_graphs
 from selfsup.data.series import load_series
 from selfsup.encoders import ENCODERS, create_encoder, wrap_module
 from selfsup.evaluate import PROTOCOLS, evaluate_embeddings
@@ -156,6 +157,7 @@ def pretrain(data: Any, method: str = "simclr", encoder: str | nn.Module | None 
              local_scale: tuple[float, float] = (0.05, 0.14), scale: tuple[float, float] | None = None,
              mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
              random_fields: str | None = None, mask_p: float | None = None,
+             edge_drop: Sequence[float] | None = None, feature_mask: Sequence[float] | None = None,
              encoder_kwargs: dict[str, Any] | None = None,
              method_kwargs: dict[str, Any] | None = None, run_dir: str | os.PathLike | None = None,
              resume: bool = True, callbacks: Sequence[Callback] = (), skip_corrupt: bool = False,
@@ -168,7 +170,8 @@ def pretrain(data: Any, method: str = "simclr", encoder: str | nn.Module | None 
     ``trainer_kwargs`` are ``TrainConfig`` fields (epochs, max_steps, batch_size, lr, optimizer, ...);
     ``monitor`` the ``MonitorConfig`` fields (online probe, periodic kNN, collapse alarm). Image views:
     ``n_views`` global views and ``n_local`` multi-crop views of ``local_size`` px, ``random_fields``
-    (mild, medium, strong) Random Field Augmentations; series views: ``mask_p`` timestamp masking.
+    (mild, medium, strong) Random Field Augmentations; series views: ``mask_p`` timestamp masking; graph
+    views: ``edge_drop`` / ``feature_mask`` rates, one per view.
     Example: ``enc = selfsup.pretrain("photos/", method="byol", epochs=50); enc.embed(x)``.
     """
     kind = modality_for(data, modality)
@@ -179,7 +182,8 @@ def pretrain(data: Any, method: str = "simclr", encoder: str | nn.Module | None 
     encoder = default_encoder if encoder is None else encoder
     view_options = check_view_options(kind, {"n_local": n_local, "local_size": local_size, "local_scale": local_scale,
                                              "scale": scale, "mean": mean, "std": std,
-                                             "random_fields": random_fields, "mask_p": mask_p})
+                                             "random_fields": random_fields, "mask_p": mask_p,
+                                             "edge_drop": edge_drop, "feature_mask": feature_mask})
     trainer_kwargs = _trainer_kwargs(trainer_kwargs)
     if "optimizer" not in trainer_kwargs:  # the paper's optimiser, as a block, unless the user chose one
         trainer_kwargs = {**METHODS[method].recommended_trainer, **trainer_kwargs}
@@ -323,7 +327,7 @@ def evaluate(encoder: PretrainedEncoder, train: Any, test: Any, fractions: Seque
     finetune = _section("finetune", finetune, FinetuneConfig)
     kind, pre = encoder.modality, encoder.preprocess
     size = {"image_size": pre.size} if kind.name == "image" else {}
-    tr = kind.load(train, **size)
+    tr = kind.load(train, split="train", **size)
     te = kind.load(test, split="test", **size)  # CIFAR folders, .npz files and UCR folders hold both splits
     for name, d in (("train", tr), ("test", te)):
         if not d.has_labels:
@@ -370,10 +374,11 @@ def pretrain_from_config(cfg: dict[str, Any]) -> PretrainedEncoder:
     data = dict(cfg.get("data") or {})
     if "path" not in data:
         raise ConfigError("data.path is required: a folder of images, a series file (.tsv, .ts, .csv), an "
-                          ".npy/.npz file or a CIFAR-10 folder")
+                          ".npy/.npz file, a CIFAR-10 folder, Planetoid ind.<name> files or a TU folder")
     path = data.pop("path")
     kind = modality_for(path, data.pop("modality", None) or "auto")
-    check_keys("data", data, load_images if kind.name == "image" else load_series, skip=("path",))
+    loader = {"image": load_images, "series": load_series, "graph": load_graphs}[kind.name]
+    check_keys("data", data, loader, skip=("path", "data"))
     views_cfg = dict(cfg.get("views") or {})
     valid_views = ("preset", "n_views", *kind.view_options)
     unknown = [k for k in views_cfg if k not in valid_views]

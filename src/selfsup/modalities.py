@@ -18,18 +18,22 @@ from torch import Tensor, nn
 
 from selfsup.config import ConfigError
 from selfsup.data import DataError, ImageDataset, load_images
+from selfsup.data.graphs import GraphBatch, GraphSetDataset, NodeDataset, is_graph_path, load_graphs
 from selfsup.data.series import SeriesDataset, is_series_file, load_series
 from selfsup.views import IMAGENET_MEAN, IMAGENET_STD, Preprocess, equivariance_transforms, finetune_views, image_views
+from selfsup.views.graph import GRAPH_PRESETS, graph_views
 from selfsup.views.image_presets import PRESETS as IMAGE_PRESETS
 from selfsup.views.series import SERIES_PRESETS, Jitter, Scaling, series_views
 
 #: which modality each built-in encoder reads (``timm:``/``torchvision:`` models and custom modules: images)
-ENCODER_MODALITY = {"ts_conv": "series", "patch_tst": "series", "pits": "series"}
+ENCODER_MODALITY = {"ts_conv": "series", "patch_tst": "series", "pits": "series", "gcn": "graph", "gat": "graph",
+                    "gin": "graph"}
 
 #: view options only one modality understands, with their neutral values
 IMAGE_VIEW_OPTIONS = {"n_local": 0, "local_size": None, "local_scale": (0.05, 0.14), "scale": None,
                       "mean": IMAGENET_MEAN, "std": IMAGENET_STD, "random_fields": None}
 SERIES_VIEW_OPTIONS = {"mask_p": None}
+GRAPH_VIEW_OPTIONS = {"edge_drop": None, "feature_mask": None}
 
 
 @dataclass(frozen=True)
@@ -69,10 +73,46 @@ class _Standardised:
         return self.preprocess(self.ds.batch(indices))
 
 
-def preprocess_from_dict(d: dict[str, Any]) -> Preprocess | SeriesPreprocess:
+@dataclass(frozen=True)
+class GraphPreprocess:
+    """Node-feature normalisation: ``row`` divides each node's features by their sum (bag-of-words graphs
+    such as Cora, as PyG's NormalizeFeatures), ``none`` leaves them (one-hot labels, TU attributes)."""
+
+    mode: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("row", "none"):
+            raise ConfigError(f"graph feature normalisation must be 'row' or 'none', got {self.mode!r}")
+
+    def features(self, x: Tensor) -> Tensor:
+        if self.mode == "row":
+            return x / x.sum(1, keepdim=True).clamp_min(1e-12)
+        return x
+
+    def __call__(self, gb: GraphBatch) -> GraphBatch:
+        return gb.replace(x=self.features(gb.x.float()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "graph", "mode": self.mode}
+
+    @classmethod
+    def fit(cls, ds: NodeDataset | GraphSetDataset) -> GraphPreprocess:
+        """Row normalisation for one graph with non-negative features (the Planetoid recipe), else none."""
+        return cls("row" if isinstance(ds, NodeDataset) and (ds.x >= 0).all() else "none")
+
+
+def _with_features(ds: NodeDataset | GraphSetDataset, x: np.ndarray) -> NodeDataset | GraphSetDataset:
+    if isinstance(ds, NodeDataset):
+        return NodeDataset(x, ds.edge_index, ds.y, ds.masks, ds.nodes, ds.origin, ds.split)
+    return GraphSetDataset(x, ds.edge_index, ds.ptr, ds.labels, ds.origin, ds.class_names)
+
+
+def preprocess_from_dict(d: dict[str, Any]) -> Preprocess | SeriesPreprocess | GraphPreprocess:
     """Rebuild a saved encoder's preprocessing (files without ``kind`` are images)."""
     if d.get("kind", "image") == "series":
         return SeriesPreprocess(tuple(d["mean"]), tuple(d["std"]))
+    if d.get("kind") == "graph":
+        return GraphPreprocess(d["mode"])
     return Preprocess(d["size"], tuple(d["mean"]), tuple(d["std"]))
 
 
@@ -166,20 +206,61 @@ class SeriesModality:
                           "version yet: leave 'equivariance' out of the metrics")
 
 
-MODALITIES = {"image": ImageModality(), "series": SeriesModality()}
+class GraphModality:
+    """Graphs: one graph whose samples are nodes, or a set of graphs; batches are ``GraphBatch``es."""
+
+    name = "graph"
+    unavailable_metrics = ("equivariance", "finetune")
+    presets = GRAPH_PRESETS
+    default_views = "grace"
+    default_encoder = "gcn"
+    view_options = GRAPH_VIEW_OPTIONS
+
+    def load(self, data: Any, split: str | None = None, **_: Any) -> NodeDataset | GraphSetDataset:
+        return load_graphs(data, split)
+
+    def preprocess(self, ds: NodeDataset | GraphSetDataset, **_: Any) -> GraphPreprocess:
+        return GraphPreprocess.fit(ds)
+
+    def training_source(self, ds: NodeDataset | GraphSetDataset,
+                        preprocess: GraphPreprocess) -> NodeDataset | GraphSetDataset:
+        return _with_features(ds, preprocess.features(torch.from_numpy(ds.x)).numpy())  # once, not per step
+
+    def views(self, preset: str, preprocess: GraphPreprocess, n_views: int, **options: Any) -> nn.Module:
+        opts = {**self.view_options, **options}
+        return graph_views(preset, n_views=n_views, edge_drop=opts["edge_drop"], feature_mask=opts["feature_mask"])
+
+    def encoder_kwargs(self, name: str, preprocess: GraphPreprocess, ds: NodeDataset | GraphSetDataset
+                       ) -> dict[str, Any]:
+        return {"in_channels": ds.num_features} if ENCODER_MODALITY.get(name) == "graph" else {}
+
+    def finetune_views(self, preprocess: GraphPreprocess) -> nn.Module:
+        raise ConfigError("fine-tuning graph encoders is not supported yet: use the knn, linear or svm probes")
+
+    def equivariance_transforms(self, preprocess: GraphPreprocess) -> dict[str, nn.Module]:
+        raise ConfigError("the equivariance measure predicts image transforms (rotation, crop); it has no graph "
+                          "version: leave 'equivariance' out of the metrics")
 
 
-def modality_named(name: str) -> ImageModality | SeriesModality:
+Modality = ImageModality | SeriesModality | GraphModality
+MODALITIES = {"image": ImageModality(), "series": SeriesModality(), "graph": GraphModality()}
+
+
+def modality_named(name: str) -> Modality:
     if name not in MODALITIES:
         raise ConfigError(f"unknown modality {name!r}; choose one of auto, {', '.join(MODALITIES)}")
     return MODALITIES[name]
 
 
-def modality_for(data: Any, modality: str = "auto") -> ImageModality | SeriesModality:
+def modality_for(data: Any, modality: str = "auto") -> Modality:
     """The modality of ``data``: a dataset says so; arrays by dtype and shape (uint8 images, float series);
-    paths by extension or content (.tsv/.ts/.csv and float arrays are series)."""
+    paths by extension or content (.tsv/.ts/.csv and float arrays are series; Planetoid and TU files and
+    .npz files with an ``edge_index`` are graphs); torch-geometric objects are graphs."""
     if modality != "auto":
         return modality_named(modality)
+    if isinstance(data, (NodeDataset, GraphSetDataset)) or hasattr(data, "edge_index") or (
+            isinstance(data, (list, tuple)) and data and hasattr(data[0], "edge_index")):
+        return MODALITIES["graph"]
     if isinstance(data, SeriesDataset):
         return MODALITIES["series"]
     if isinstance(data, ImageDataset):
@@ -189,11 +270,13 @@ def modality_for(data: Any, modality: str = "auto") -> ImageModality | SeriesMod
     if isinstance(data, (list, tuple)):
         return MODALITIES["series"]
     if isinstance(data, (str, os.PathLike)):
+        if is_graph_path(data):
+            return MODALITIES["graph"]
         return MODALITIES["series" if is_series_file(data) else "image"]
-    raise DataError(f"cannot tell the modality of {type(data).__name__}; pass modality='image' or 'series'")
+    raise DataError(f"cannot tell the modality of {type(data).__name__}; pass modality='image', 'series' or 'graph'")
 
 
-def resolve_defaults(method_cls: type, modality: ImageModality | SeriesModality) -> tuple[str, str]:
+def resolve_defaults(method_cls: type, modality: Modality) -> tuple[str, str]:
     """The method's view preset and encoder where they suit the modality, else the modality's defaults."""
     supported = getattr(method_cls, "modalities", None)
     if supported is not None and modality.name not in supported:
@@ -206,9 +289,9 @@ def resolve_defaults(method_cls: type, modality: ImageModality | SeriesModality)
     return views, enc
 
 
-def check_view_options(modality: ImageModality | SeriesModality, options: dict[str, Any]) -> dict[str, Any]:
+def check_view_options(modality: Modality, options: dict[str, Any]) -> dict[str, Any]:
     """The options that differ from their neutral value must be ones the modality understands."""
-    known = {**IMAGE_VIEW_OPTIONS, **SERIES_VIEW_OPTIONS}
+    known = {**IMAGE_VIEW_OPTIONS, **SERIES_VIEW_OPTIONS, **GRAPH_VIEW_OPTIONS}
     given = {k: v for k, v in options.items() if k in known and _differs(v, known[k])}
     foreign = [k for k in given if k not in modality.view_options]
     if foreign:

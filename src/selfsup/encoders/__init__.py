@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from selfsup.encoders.capsules import CapsuleEncoder
 from selfsup.encoders.cnn import SmallCNN
+from selfsup.encoders.graph import GAT, GCN, GIN
 from selfsup.encoders.resnet import ResNet, resnet18, resnet50
 from selfsup.encoders.scattering import ScatteringEncoder
 from selfsup.encoders.series import DilatedConvEncoder, PatchEncoder
@@ -33,6 +34,10 @@ ENCODERS: dict[str, Callable[..., nn.Module]] = {
     "ts_conv": DilatedConvEncoder,  # TS2Vec's dilated convolutions, per-timestamp outputs
     "patch_tst": PatchEncoder,  # patches + Transformer (PatchTST)
     "pits": partial(PatchEncoder, attention=False),  # patches embedded independently by an MLP (PITS)
+    # graphs (GraphBatch; the graph extra: torch-geometric)
+    "gcn": GCN,  # GRACE's 2-layer GCN
+    "gat": GAT,  # GraphMAE's 2-layer, 4-head GAT
+    "gin": GIN,  # GraphCL's 5-layer GIN with sum readout of every layer
 }
 
 

@@ -13,12 +13,17 @@ from torch import nn
 from selfsup.config import check_keys
 from selfsup.methods.barlow_twins import BarlowTwins
 from selfsup.methods.base import EMATeacher, Method
+from selfsup.methods.bgrl import BGRL
 from selfsup.methods.byol import BYOL
 from selfsup.methods.dcl import DCL, DCLW
 from selfsup.methods.debiased import DebiasedCL
+from selfsup.methods.dgi import DGI
 from selfsup.methods.dino import DINO
 from selfsup.methods.directpred import DirectPred
 from selfsup.methods.equicaps import EquiCaps
+from selfsup.methods.grace import GRACE
+from selfsup.methods.graphcl import GraphCL
+from selfsup.methods.graphmae import GraphMAE
 from selfsup.methods.hpm import HPM
 from selfsup.methods.isogclr import ISogCLR
 from selfsup.methods.jigsaw import Jigsaw, JigsawTask
@@ -81,6 +86,12 @@ METHODS: dict[str, type[Method]] = {
     "ts2vec": TS2Vec,
     "softclt": SoftCLT,
     "masked_patches": MaskedPatches,
+    # graphs: node contrast, masked feature reconstruction, bootstrapping, graph contrast, infomax
+    "grace": GRACE,
+    "graphmae": GraphMAE,
+    "bgrl": BGRL,
+    "graphcl": GraphCL,
+    "dgi": DGI,
 }
 
 #: tasks any method can add to its loss (``pretext=``); each takes the encoder width and its own kwargs

@@ -69,7 +69,9 @@ def encode_views(module: nn.Module, views: list[Tensor]) -> list[Tensor]:
         while end < len(views) and views[end].shape == views[start].shape:
             end += 1
         group = views[start:end]
-        y = module(torch.cat(group) if len(group) > 1 else group[0])
+        joined = group[0] if len(group) == 1 else (torch.cat(group) if isinstance(group[0], Tensor)
+                                                    else type(group[0]).cat(group))  # e.g. GraphBatch.cat
+        y = module(joined)
         outs.extend(y.chunk(len(group)) if len(group) > 1 else [y])
         start = end
     return outs

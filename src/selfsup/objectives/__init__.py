@@ -2,6 +2,7 @@
 
 from selfsup.objectives.clustering import DINOLoss, SwAVLoss, sinkhorn
 from selfsup.objectives.contrastive import (
+    CrossViewNCELoss,
     DebiasedContrastiveLoss,
     DecoupledContrastiveLoss,
     InfoNCELoss,
@@ -11,12 +12,13 @@ from selfsup.objectives.contrastive import (
 )
 from selfsup.objectives.distillation import NegativeCosineLoss
 from selfsup.objectives.distributed import all_reduce_mean, full_precision, gather
-from selfsup.objectives.masked import MaskedReconstructionLoss, PatchRankingLoss
+from selfsup.objectives.masked import MaskedReconstructionLoss, PatchRankingLoss, ScaledCosineError
 from selfsup.objectives.pretext import PretextClassificationLoss, PretextRegressionLoss
 from selfsup.objectives.redundancy import BarlowTwinsLoss, MixedCorrelationLoss, VICRegLoss, WhiteningMSELoss, whiten
 
 __all__ = [
     "BarlowTwinsLoss",
+    "CrossViewNCELoss",
     "DINOLoss",
     "DebiasedContrastiveLoss",
     "DecoupledContrastiveLoss",
@@ -30,6 +32,7 @@ __all__ = [
     "PretextClassificationLoss",
     "PretextRegressionLoss",
     "RobustContrastiveLoss",
+    "ScaledCosineError",
     "SwAVLoss",
     "VICRegLoss",
     "WhiteningMSELoss",

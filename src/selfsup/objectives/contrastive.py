@@ -53,8 +53,9 @@ class _Contrast:
         return x.gather(1, self.pos_col)
 
     @torch.no_grad()
-    def logs(self) -> dict[str, Tensor]:
-        hits = self.without_self(self.cos).argmax(1)
+    def logs(self, masked: Tensor | None = None) -> dict[str, Tensor]:
+        """Positive similarity and pair accuracy; ``masked``: the logits without self, when already made."""
+        hits = (masked if masked is not None else self.without_self(self.cos)).argmax(1)
         acc = (hits[:, None] == self.pos_col).any(1).float().mean()
         return {"pos_similarity": self.positive(self.cos).mean(), "pair_accuracy": acc}
 
@@ -80,8 +81,9 @@ class NTXentLoss(nn.Module):
     @full_precision
     def forward(self, *views: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         c = _Contrast(views, self.temperature, self.gather_distributed)
-        log_prob = c.positive(c.logits) - torch.logsumexp(c.without_self(c.logits), 1, keepdim=True)
-        return -log_prob.mean(), c.logs()
+        masked = c.without_self(c.logits)
+        log_prob = c.positive(c.logits) - torch.logsumexp(masked, 1, keepdim=True)
+        return -log_prob.mean(), c.logs(masked.detach())
 
 
 class DecoupledContrastiveLoss(nn.Module):
@@ -251,3 +253,27 @@ class RobustContrastiveLoss(nn.Module):
         m = self.tau_beta * self.tau_momentum[index] + (1 - self.tau_beta) * grad_tau
         self.tau_momentum[index] = m
         self.tau[index] = (self.tau[index] - self.tau_lr * m).clamp(self.tau_min, self.tau_max)
+
+
+class CrossViewNCELoss(nn.Module):
+    """GraphCL's loss (You et al. 2020): view-1 anchors against view-2 keys only, the positive left out of
+    the denominator: ``loss = mean_i [logsumexp_{k != i}(s(a_i, b_k) / t) - s(a_i, b_i) / t]``.
+
+    Unlike NT-Xent there are no negatives from the anchor's own view and one direction only, as in
+    the paper's code. Not gathered across processes.
+    """
+
+    def __init__(self, temperature: float = 0.2) -> None:
+        super().__init__()
+        _check_temperature("CrossViewNCELoss", temperature)
+        self.temperature = temperature
+
+    @full_precision
+    def forward(self, a: Tensor, b: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        cos = F.normalize(fp32(a), dim=1) @ F.normalize(fp32(b), dim=1).T
+        logits = cos / self.temperature
+        eye = torch.eye(len(a), dtype=torch.bool, device=a.device)
+        loss = torch.logsumexp(logits.masked_fill(eye, float("-inf")), 1) - logits.diagonal()
+        with torch.no_grad():
+            acc = (cos.argmax(1) == torch.arange(len(a), device=a.device)).float().mean()
+        return loss.mean(), {"pos_similarity": cos.diagonal().mean().detach(), "pair_accuracy": acc}

@@ -68,3 +68,19 @@ class PatchRankingLoss(nn.Module):
         loss = (F.binary_cross_entropy_with_logits(diff, target, reduction="none") * pairs).sum()
         loss = loss / pairs.sum().clamp(min=1)
         return loss, {"ranking": loss.detach()}
+
+
+class ScaledCosineError(nn.Module):
+    """GraphMAE's scaled cosine error (Hou et al. 2022): ``mean_i (1 - cos(x_i, z_i))^alpha`` over the
+    masked nodes; ``alpha > 1`` down-weights the nodes that are already well reconstructed."""
+
+    def __init__(self, alpha: float = 2.0) -> None:
+        super().__init__()
+        if alpha < 1:
+            raise ValueError(f"ScaledCosineError alpha must be >= 1, got {alpha}")
+        self.alpha = alpha
+
+    @full_precision
+    def forward(self, pred: Tensor, target: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        cos = (F.normalize(fp32(pred), dim=-1) * F.normalize(fp32(target), dim=-1)).sum(-1)
+        return (1 - cos).pow(self.alpha).mean(), {"cosine": cos.mean().detach()}

@@ -51,8 +51,9 @@ class TrainConfig:
     """Every training knob; maps 1:1 to the ``trainer:`` section of a YAML config.
 
     ``lr=None`` means ``base_lr`` (per 256 samples) times ``batch_size/256``; ``base_lr=None``
-    takes the optimiser's default (sgd 0.12, lars 0.3, adamw 1e-3). ``batch_size`` is
-    global: split across processes. ``betas`` are AdamW's moment decays (MAE's 0.95 by default).
+    takes the optimiser's default (sgd 0.12, lars 0.3, adamw and adam 1e-3). ``batch_size`` is
+    global: split across processes; 0 means the whole dataset every step (full-graph node methods).
+    ``betas`` are AdamW's moment decays (MAE's 0.95 by default).
     ``precision="auto"`` uses bf16 autocast where the device supports it, else fp32.
     """
 
@@ -84,8 +85,8 @@ class TrainConfig:
             raise ConfigError(f"trainer.optimizer: unknown {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ConfigError(f"trainer.precision: {self.precision!r} is not one of auto, fp32, bf16")
-        if self.batch_size < 2:
-            raise ConfigError(f"trainer.batch_size must be at least 2, got {self.batch_size}")
+        if self.batch_size < 2 and self.batch_size != 0:
+            raise ConfigError(f"trainer.batch_size must be at least 2 (or 0: the whole dataset), got {self.batch_size}")
         if self.epochs < 1 and not self.max_steps:
             raise ConfigError("trainer.epochs must be >= 1 (or set trainer.max_steps)")
 
@@ -186,17 +187,18 @@ class Trainer:
         if device.type == "cpu":
             torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // world))
         n = len(data)
-        if cfg.batch_size > n:
-            raise ConfigError(f"trainer.batch_size={cfg.batch_size} is larger than the dataset ({n} samples); "
+        batch_size = cfg.batch_size or n - n % world  # 0: the whole dataset each step (full-graph training)
+        if batch_size > n:
+            raise ConfigError(f"trainer.batch_size={batch_size} is larger than the dataset ({n} samples); "
                              f"set trainer.batch_size to at most {n}")
-        if cfg.batch_size % world:
-            raise ConfigError(f"trainer.batch_size={cfg.batch_size} must divide evenly over {world} processes")
-        local_bs = cfg.batch_size // world
-        steps_per_epoch = n // cfg.batch_size
+        if batch_size % world:
+            raise ConfigError(f"trainer.batch_size={batch_size} must divide evenly over {world} processes")
+        local_bs = batch_size // world
+        steps_per_epoch = n // batch_size
         total = cfg.max_steps or cfg.epochs * steps_per_epoch
         warmup = min(round(cfg.warmup_epochs * steps_per_epoch), total // 4)
         per_256 = cfg.base_lr if cfg.base_lr is not None else BASE_LR[cfg.optimizer]
-        base_lr = cfg.lr if cfg.lr is not None else per_256 * cfg.batch_size / 256
+        base_lr = cfg.lr if cfg.lr is not None else per_256 * batch_size / 256
         wd = cfg.weight_decay if cfg.weight_decay is not None else DEFAULT_WEIGHT_DECAY[cfg.optimizer]
         use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and bf16_supported(device))
         if cfg.precision == "bf16" and not bf16_supported(device):
@@ -239,7 +241,7 @@ class Trainer:
             epoch, it = divmod(step, steps_per_epoch)
             if epoch != perm_epoch:
                 perm, perm_epoch = np.random.default_rng([cfg.seed, epoch]).permutation(n), epoch
-            idx = perm[it * cfg.batch_size:(it + 1) * cfg.batch_size][rank * local_bs:(rank + 1) * local_bs]
+            idx = perm[it * batch_size:(it + 1) * batch_size][rank * local_bs:(rank + 1) * local_bs]
             x = data.batch(idx).to(device, non_blocking=True)
             gen.manual_seed(_view_seed(cfg.seed, step, rank))
             torch.manual_seed(_view_seed(cfg.seed, step, rank) + 1)  # methods' own draws (masks, mixup) resume too
@@ -270,8 +272,8 @@ class Trainer:
             method.on_step_end(step + 1, total)
 
             dt = time.perf_counter() - t_step
-            rate = cfg.batch_size / dt if rate == 0 else 0.9 * rate + 0.1 * cfg.batch_size / dt
-            last_loss, seen = loss_value, seen + cfg.batch_size
+            rate = batch_size / dt if rate == 0 else 0.9 * rate + 0.1 * batch_size / dt
+            last_loss, seen = loss_value, seen + batch_size
             state.step, state.epoch, state.lr, state.outputs, state.indices = step + 1, epoch, lr, out, idx
             for cb in self.callbacks:
                 cb.on_step_end(state)  # may add scalar logs to ``out``; they reach metrics.csv

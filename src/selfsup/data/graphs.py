@@ -1,0 +1,571 @@
+"""Graph sources: Planetoid ``ind.*`` files, the TU text format, ``.npz`` arrays and torch-geometric ``Data``.
+
+Two kinds of dataset, one batch type. ``NodeDataset`` is one graph whose samples are its nodes
+(Cora, CiteSeer: node classification; a batch is the whole graph plus the ``center`` nodes the
+loss and the embedding read). ``GraphSetDataset`` is many small graphs whose samples are graphs
+(MUTAG, PROTEINS: graph classification; a batch is the disjoint union of the chosen graphs).
+Both hand the trainer a ``GraphBatch``. What cannot be read (an edge naming a node that does not
+exist, a missing file, counts that disagree between files) is an error naming the file and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from selfsup.data.errors import DataError, split_path
+
+NODE_SPLITS = ("train", "val", "test")
+_PLANETOID_PARTS = ("x", "y", "tx", "ty", "allx", "ally", "graph")
+
+
+@dataclass
+class GraphBatch:
+    """A disjoint union of graphs and the samples it stands for.
+
+    ``x`` (N, F) node features, ``edge_index`` (2, E) directed edges (both directions for an
+    undirected graph), ``batch`` (N,) the graph of each node, ``center`` (B,) the nodes that are
+    the samples (node-level data) or None (graph-level data: the graphs are the samples).
+    ``shape`` is ``(B,)`` so code that groups same-sized views treats graphs like tensors.
+    """
+
+    x: Tensor
+    edge_index: Tensor
+    batch: Tensor
+    num_graphs: int
+    center: Tensor | None = None
+    edge_weight: Tensor | None = None
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def shape(self) -> tuple[int]:
+        return (int(self.center.shape[0]) if self.center is not None else self.num_graphs,)
+
+    @property
+    def ndim(self) -> int:
+        return 1
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> GraphBatch:
+        def move(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t.to(device, non_blocking=non_blocking)
+
+        return GraphBatch(move(self.x), move(self.edge_index), move(self.batch), self.num_graphs,
+                          move(self.center), move(self.edge_weight))
+
+    def replace(self, **changes: Any) -> GraphBatch:
+        fields = {"x": self.x, "edge_index": self.edge_index, "batch": self.batch, "num_graphs": self.num_graphs,
+                  "center": self.center, "edge_weight": self.edge_weight}
+        return GraphBatch(**{**fields, **changes})
+
+    @staticmethod
+    def cat(batches: Sequence[GraphBatch]) -> GraphBatch:
+        """One batch holding all of ``batches`` side by side (node, graph and center ids offset)."""
+        if len(batches) == 1:
+            return batches[0]
+        node_off = np.cumsum([0] + [b.num_nodes for b in batches[:-1]])
+        graph_off = np.cumsum([0] + [b.num_graphs for b in batches[:-1]])
+        has_center = [b.center is not None for b in batches]
+        if any(has_center) and not all(has_center):
+            raise ValueError("cannot join node-level and graph-level batches")
+        has_w = all(b.edge_weight is not None for b in batches)
+        return GraphBatch(
+            torch.cat([b.x for b in batches]),
+            torch.cat([b.edge_index + int(o) for b, o in zip(batches, node_off, strict=True)], dim=1),
+            torch.cat([b.batch + int(o) for b, o in zip(batches, graph_off, strict=True)]),
+            int(sum(b.num_graphs for b in batches)),
+            torch.cat([b.center + int(o) for b, o in zip(batches, node_off, strict=True)]) if all(has_center)
+            else None,
+            torch.cat([b.edge_weight for b in batches]) if has_w else None)
+
+
+def _check_edges(edge_index: np.ndarray, num_nodes: int, origin: str) -> np.ndarray:
+    edge_index = np.asarray(edge_index)
+    if edge_index.ndim != 2 or edge_index.shape[0] != 2:
+        raise DataError(f"{origin}: edge_index must be (2, E), got {edge_index.shape}; transpose an (E, 2) edge list")
+    if edge_index.size and (edge_index.min() < 0 or edge_index.max() >= num_nodes):
+        bad = int(np.argmax((edge_index < 0).any(0) | (edge_index >= num_nodes).any(0)))
+        raise DataError(f"{origin}: edge {bad} ({edge_index[0, bad]} -> {edge_index[1, bad]}) names a node outside "
+                        f"0..{num_nodes - 1}; node ids must index the feature rows")
+    return edge_index.astype(np.int64)
+
+
+@dataclass
+class NodeDataset:
+    """One graph whose samples are nodes: ``nodes`` are the sample ids (a split, or every node)."""
+
+    x: np.ndarray
+    edge_index: np.ndarray
+    y: np.ndarray
+    masks: dict[str, np.ndarray] = field(default_factory=dict)
+    nodes: np.ndarray | None = None
+    origin: str = "graph"
+    split: str = "all"
+
+    modality = "graph"
+
+    def __post_init__(self) -> None:
+        self.x = np.ascontiguousarray(self.x, dtype=np.float32)
+        if self.x.ndim != 2:
+            raise DataError(f"{self.origin}: node features must be (N, F), got {self.x.shape}")
+        n = len(self.x)
+        self.edge_index = _check_edges(self.edge_index, n, self.origin)
+        self.y = np.asarray(self.y, dtype=np.int64)
+        if len(self.y) != n:
+            raise DataError(f"{self.origin}: {len(self.y)} labels for {n} nodes; give one label per node (-1 for "
+                            "unknown)")
+        for k, m in self.masks.items():
+            if len(m) != n:
+                raise DataError(f"{self.origin}: the {k} mask has {len(m)} entries for {n} nodes")
+        if self.nodes is None:
+            self.nodes = np.arange(n)
+        self._tensors: tuple[Tensor, Tensor] | None = None
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    @property
+    def num_nodes(self) -> int:
+        return len(self.x)
+
+    @property
+    def num_features(self) -> int:
+        return int(self.x.shape[1])
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.y[self.nodes]
+
+    @property
+    def has_labels(self) -> bool:
+        return bool(len(self.nodes)) and bool((self.labels >= 0).all())
+
+    @property
+    def summary(self) -> str:
+        classes = len(np.unique(self.y[self.y >= 0]))
+        return (f"{self.origin}: graph of {self.num_nodes} nodes, {self.edge_index.shape[1]} directed edges, "
+                f"{self.num_features} features, {classes} classes; {len(self)} {self.split} nodes")
+
+    def with_split(self, split: str | None) -> NodeDataset:
+        """The same graph whose samples are the nodes of ``split`` (train, val, test) or all of them."""
+        if split in (None, "all"):
+            return NodeDataset(self.x, self.edge_index, self.y, self.masks, None, self.origin, "all")
+        if split not in self.masks:
+            raise DataError(f"{self.origin}: no {split!r} split; this graph has "
+                            f"{', '.join(self.masks) or 'no splits'} (or 'all' nodes)")
+        return NodeDataset(self.x, self.edge_index, self.y, self.masks, np.flatnonzero(self.masks[split]),
+                           self.origin, split)
+
+    def batch(self, indices: np.ndarray) -> GraphBatch:
+        """The whole graph with the sample nodes ``indices`` as centers."""
+        if self._tensors is None:
+            self._tensors = (torch.from_numpy(self.x), torch.from_numpy(self.edge_index))
+        x, ei = self._tensors
+        return GraphBatch(x, ei, torch.zeros(len(x), dtype=torch.long), 1,
+                          torch.from_numpy(self.nodes[np.asarray(indices)]))
+
+
+@dataclass
+class GraphSetDataset:
+    """Many graphs, concatenated: node rows of graph g are ``ptr[g]:ptr[g+1]``; edges use global ids."""
+
+    x: np.ndarray
+    edge_index: np.ndarray
+    ptr: np.ndarray
+    labels: np.ndarray
+    origin: str = "graphs"
+    class_names: list[str] = field(default_factory=list)
+
+    modality = "graph"
+
+    def __post_init__(self) -> None:
+        self.x = np.ascontiguousarray(self.x, dtype=np.float32)
+        self.ptr = np.asarray(self.ptr, dtype=np.int64)
+        n = len(self.x)
+        if self.ptr[0] != 0 or self.ptr[-1] != n or (np.diff(self.ptr) < 0).any():
+            raise DataError(f"{self.origin}: graph offsets must rise from 0 to the node count {n}")
+        self.edge_index = _check_edges(self.edge_index, n, self.origin)
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        if len(self.labels) != len(self.ptr) - 1:
+            raise DataError(f"{self.origin}: {len(self.labels)} graph labels for {len(self.ptr) - 1} graphs")
+        node_graph = np.repeat(np.arange(len(self.ptr) - 1), np.diff(self.ptr))
+        src_g, dst_g = node_graph[self.edge_index[0]], node_graph[self.edge_index[1]]
+        if (src_g != dst_g).any():
+            bad = int(np.argmax(src_g != dst_g))
+            raise DataError(f"{self.origin}: edge {bad} joins graph {src_g[bad]} to graph {dst_g[bad]}; an edge must "
+                            "stay inside one graph (check the graph indicator)")
+        order = np.argsort(src_g, kind="stable")
+        self.edge_index = self.edge_index[:, order]
+        self.eptr = np.concatenate([[0], np.cumsum(np.bincount(src_g, minlength=len(self.ptr) - 1))])
+
+    def __len__(self) -> int:
+        return len(self.ptr) - 1
+
+    @property
+    def num_features(self) -> int:
+        return int(self.x.shape[1])
+
+    @property
+    def has_labels(self) -> bool:
+        return bool(len(self.labels)) and bool((self.labels >= 0).all())
+
+    @property
+    def summary(self) -> str:
+        sizes = np.diff(self.ptr)
+        edges = self.edge_index.shape[1] / 2 / max(1, len(self))
+        return (f"{self.origin}: {len(self)} graphs, {sizes.mean():.1f} nodes and {edges:.1f} edges on average, "
+                f"{self.num_features} node features, {len(np.unique(self.labels))} classes")
+
+    def batch(self, indices: np.ndarray) -> GraphBatch:
+        """The disjoint union of graphs ``indices`` (node ids renumbered from 0)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        starts, ends = self.ptr[idx], self.ptr[idx + 1]
+        sizes = ends - starts
+        node_rows = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)]) if len(idx) else \
+            np.zeros(0, np.int64)
+        new_start = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        edges = [self.edge_index[:, self.eptr[g]:self.eptr[g + 1]] - self.ptr[g] + o
+                 for g, o in zip(idx, new_start, strict=True)]
+        ei = np.concatenate(edges, axis=1) if edges else np.zeros((2, 0), np.int64)
+        return GraphBatch(torch.from_numpy(self.x[node_rows]), torch.from_numpy(np.ascontiguousarray(ei)),
+                          torch.from_numpy(np.repeat(np.arange(len(idx)), sizes)), len(idx))
+
+    def subset(self, indices: np.ndarray) -> GraphSetDataset:
+        """A dataset of the graphs ``indices`` (for folds)."""
+        b = self.batch(indices)
+        ptr = np.concatenate([[0], np.cumsum(np.diff(self.ptr)[np.asarray(indices)])])
+        return GraphSetDataset(b.x.numpy(), b.edge_index.numpy(), ptr, self.labels[np.asarray(indices)], self.origin,
+                               self.class_names)
+
+
+GraphData = NodeDataset | GraphSetDataset
+
+
+# --- Planetoid (Yang et al. 2016) raw files -------------------------------------------------------------
+
+
+def _planetoid_prefix(path: Path) -> Path:
+    """``dir`` (one dataset in it), ``dir/ind.cora`` or ``dir/ind.cora.x`` -> ``dir/ind.cora``."""
+    if path.is_dir():
+        names = sorted({p.name.split(".")[1] for p in path.glob("ind.*.x")})
+        if len(names) != 1:
+            found = f"several Planetoid sets ({', '.join(names)})" if names else "no Planetoid ind.<name>.x file"
+            raise DataError(f"{path}: {found} here; pass the prefix of one, e.g. {path / 'ind.cora'}")
+        return path / f"ind.{names[0]}"
+    name = path.name
+    if name.startswith("ind.") and name.count(".") >= 2 and name.split(".", 2)[2] in (*_PLANETOID_PARTS, "test.index"):
+        return path.with_name(".".join(name.split(".")[:2]))
+    return path
+
+
+def is_planetoid(path: Path) -> bool:
+    if path.is_dir():
+        return any(path.glob("ind.*.x"))
+    return path.name.startswith("ind.") and Path(str(_planetoid_prefix(path)) + ".x").exists()
+
+
+def load_planetoid(path: str | os.PathLike, split: str | None = None) -> NodeDataset:
+    """Read ``ind.<name>.{x,y,tx,ty,allx,ally,graph,test.index}`` with the public split of Kipf & Welling.
+
+    Train = the labelled nodes of ``ind.<name>.x`` (20 per class), val = the next 500, test = the
+    ``test.index`` nodes. Test indices that name no test row (CiteSeer's isolated nodes) get zero
+    features and label -1. The pickles need SciPy (a dependency of scikit-learn).
+    """
+    prefix = _planetoid_prefix(Path(path))
+    objs: dict[str, Any] = {}
+    for part in _PLANETOID_PARTS:
+        f = Path(f"{prefix}.{part}")
+        if not f.exists():
+            parts = ",".join(_PLANETOID_PARTS)
+            raise DataError(f"{f}: missing; a Planetoid set needs ind.<name>.{{{parts},test.index}} side by side")
+        try:
+            with open(f, "rb") as fh, warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # the pickles name scipy.sparse.csr
+                objs[part] = pickle.load(fh, encoding="latin1")
+        except Exception as e:  # a truncated or foreign file
+            raise DataError(f"{f}: cannot be unpickled ({type(e).__name__}: {e}); re-download the Planetoid "
+                            "file") from e
+    f_idx = Path(f"{prefix}.test.index")
+    if not f_idx.exists():
+        raise DataError(f"{f_idx}: missing; it lists the test nodes, one id per line")
+    try:
+        test_idx = np.loadtxt(f_idx, dtype=np.int64, ndmin=1)
+    except ValueError as e:
+        raise DataError(f"{f_idx}: not one integer node id per line ({e})") from e
+
+    def dense(a: Any) -> np.ndarray:
+        return np.asarray(a.todense() if hasattr(a, "todense") else a, dtype=np.float32)
+
+    allx, tx, ally, ty = dense(objs["allx"]), dense(objs["tx"]), dense(objs["ally"]), dense(objs["ty"])
+    for a, b, what in ((allx, ally, "allx/ally"), (tx, ty, "tx/ty")):
+        if len(a) != len(b):
+            raise DataError(f"{prefix}.{what.split('/')[0]}: {len(a)} feature rows but {len(b)} label rows in "
+                            f"{what}; the files come from different datasets")
+    if len(test_idx) != len(tx):
+        raise DataError(f"{f_idx}: {len(test_idx)} test ids for {len(tx)} rows in {prefix}.tx; the files disagree")
+    lo, hi = int(test_idx.min()), int(test_idx.max())
+    if lo < len(allx):
+        raise DataError(f"{f_idx}: test id {lo} falls inside the {len(allx)} allx rows; test ids must follow them")
+    # test ids may skip nodes (isolated nodes without features): those rows stay zero and unlabelled
+    span = hi - lo + 1
+    tx_full, ty_full = np.zeros((span, tx.shape[1]), np.float32), np.zeros((span, ty.shape[1]), np.float32)
+    tx_full[np.sort(test_idx) - lo], ty_full[np.sort(test_idx) - lo] = tx, ty
+    x, onehot = np.vstack([allx, tx_full]), np.vstack([ally, ty_full])
+    x[test_idx], onehot[test_idx] = x[np.sort(test_idx)], onehot[np.sort(test_idx)]  # file order -> node order
+    y = np.where(onehot.sum(1) > 0, onehot.argmax(1), -1)
+    n = len(x)
+    graph = objs["graph"]
+    src, dst = [], []
+    for u, nbrs in graph.items():
+        for v in nbrs:
+            src.append(u)
+            dst.append(v)
+    ei = np.array([src + dst, dst + src], dtype=np.int64)
+    if ei.size and (ei.min() < 0 or ei.max() >= n):
+        bad = int(ei.max() if ei.max() >= n else ei.min())
+        raise DataError(f"{prefix}.graph: node {bad} is out of range (the features have {n} rows)")
+    ei = ei[:, ei[0] != ei[1]]
+    ei = np.unique(ei, axis=1)  # sorted by source, duplicates gone
+    n_train = len(dense(objs["y"]))
+    masks = {k: np.zeros(n, bool) for k in NODE_SPLITS}
+    masks["train"][:n_train] = True
+    masks["val"][n_train:n_train + 500] = True
+    masks["test"][test_idx] = True
+    return NodeDataset(x, ei, y, masks, origin=str(prefix)).with_split(split)
+
+
+# --- TU (Morris et al. 2020) text format --------------------------------------------------------------
+
+
+def _tu_prefix(path: Path) -> Path:
+    if path.is_dir():
+        names = sorted(p.name[: -len("_A.txt")] for p in path.glob("*_A.txt"))
+        if len(names) != 1:
+            found = f"several TU sets ({', '.join(names)})" if names else "no <DS>_A.txt file"
+            raise DataError(f"{path}: {found} here; pass one folder per dataset or the path of its <DS>_A.txt")
+        return path / names[0]
+    if path.name.endswith("_A.txt"):
+        return path.with_name(path.name[: -len("_A.txt")])
+    return path
+
+
+def is_tu(path: Path) -> bool:
+    return (path.is_dir() and any(path.glob("*_A.txt"))) or path.name.endswith("_A.txt")
+
+
+def _read_table(f: Path, dtype: type, what: str) -> np.ndarray:
+    try:
+        rows = [line.replace(",", " ").split() for line in f.read_text().splitlines() if line.strip()]
+    except OSError as e:
+        raise DataError(f"{f}: cannot be read ({e})") from e
+    widths = {len(r) for r in rows}
+    if len(widths) > 1:
+        line = next(i for i, r in enumerate(rows) if len(r) != len(rows[0]))
+        raise DataError(f"{f}, line {line + 1}: {len(rows[line])} values where line 1 has {len(rows[0])}; every "
+                        f"line of the {what} file has the same number of values")
+    try:
+        return np.array(rows, dtype=dtype).reshape(len(rows), -1)
+    except ValueError:
+        for i, r in enumerate(rows):
+            try:
+                np.array(r, dtype=dtype)
+            except ValueError:
+                raise DataError(f"{f}, line {i + 1}: {' '.join(r)!r} is not numeric; the {what} file holds "
+                                f"{'integers' if dtype is np.int64 else 'numbers'} only") from None
+        raise
+
+
+def load_tu(path: str | os.PathLike) -> GraphSetDataset:
+    """Read ``<DS>_A.txt``, ``_graph_indicator.txt``, ``_graph_labels.txt`` and, when present,
+    ``_node_labels.txt`` / ``_node_attributes.txt``. Node features are the attributes followed by the
+    one-hot node labels (PyG's convention); a set with neither gets one-hot degrees (capped at 10)."""
+    prefix = _tu_prefix(Path(path))
+    name = prefix.name
+
+    def part(suffix: str, required: bool = True) -> Path | None:
+        f = prefix.with_name(f"{name}_{suffix}.txt")
+        if not f.exists():
+            if required:
+                raise DataError(f"{f}: missing; a TU set needs {name}_A.txt, {name}_graph_indicator.txt and "
+                                f"{name}_graph_labels.txt side by side")
+            return None
+        return f
+
+    a = _read_table(part("A"), np.int64, "adjacency (one 'i, j' pair per line)")
+    if a.shape[1] != 2:
+        raise DataError(f"{part('A')}: {a.shape[1]} values per line; each line is one edge 'i, j'")
+    indicator = _read_table(part("graph_indicator"), np.int64, "graph indicator").ravel()
+    labels_raw = _read_table(part("graph_labels"), np.int64, "graph labels").ravel()
+    n, g = len(indicator), len(labels_raw)
+    if indicator.size and (indicator.min() < 1 or indicator.max() > g):
+        raise DataError(f"{part('graph_indicator')}: graph ids run {indicator.min()}..{indicator.max()} but "
+                        f"{part('graph_labels')} has {g} lines; ids are 1..{g}")
+    if (np.diff(indicator) < 0).any():
+        line = int(np.argmax(np.diff(indicator) < 0)) + 2
+        raise DataError(f"{part('graph_indicator')}, line {line}: graph ids must not decrease (nodes of one graph "
+                        "are consecutive)")
+    if a.size and (a.min() < 1 or a.max() > n):
+        line = int(np.argmax((a < 1).any(1) | (a > n).any(1))) + 1
+        raise DataError(f"{part('A')}, line {line}: node {a[line - 1].tolist()} is out of range; "
+                        f"{part('graph_indicator')} has {n} nodes (ids 1..{n})")
+    feats = []
+    f_attr = part("node_attributes", required=False)
+    if f_attr is not None:
+        attr = _read_table(f_attr, np.float64, "node attributes")
+        if len(attr) != n:
+            raise DataError(f"{f_attr}: {len(attr)} lines for {n} nodes in the graph indicator")
+        feats.append(attr.astype(np.float32))
+    f_lab = part("node_labels", required=False)
+    if f_lab is not None:
+        nl = _read_table(f_lab, np.int64, "node labels")[:, 0]
+        if len(nl) != n:
+            raise DataError(f"{f_lab}: {len(nl)} lines for {n} nodes in the graph indicator")
+        feats.append(np.eye(int(nl.max() - nl.min()) + 1, dtype=np.float32)[nl - nl.min()])
+    ei = (a - 1).T
+    if not feats:
+        deg = np.minimum(np.bincount(ei[0], minlength=n), 10)
+        feats.append(np.eye(11, dtype=np.float32)[deg])
+    values, y = np.unique(labels_raw, return_inverse=True)
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(indicator - 1, minlength=g))])
+    return GraphSetDataset(np.hstack(feats), ei, ptr, y, origin=str(prefix), class_names=[str(v) for v in values])
+
+
+# --- arrays and torch-geometric objects -------------------------------------------------------------------
+
+
+def load_graph_npz(path: Path, split: str | None = None) -> GraphData:
+    """``.npz`` with ``x, edge_index`` (+ ``y``, ``train_mask``...): one graph; with ``graph_ptr`` (or
+    ``node_graph``) and ``graph_labels``: a set of graphs (``node_attr``/``node_labels`` as TU)."""
+    try:
+        d = dict(np.load(path, allow_pickle=False))
+    except Exception as e:
+        raise DataError(f"{path}: not a readable .npz file ({e})") from e
+    if "edge_index" not in d:
+        raise DataError(f"{path}: no 'edge_index' array; a graph .npz holds edge_index (2, E) and x (N, F) or, for a "
+                        "set of graphs, graph_ptr/node_graph and graph_labels")
+    if "graph_ptr" in d or "node_graph" in d:
+        if "graph_ptr" in d:
+            ptr = d["graph_ptr"]
+        else:
+            ptr = np.concatenate([[0], np.cumsum(np.bincount(d["node_graph"]))])
+        n = int(ptr[-1])
+        feats = []
+        if "node_attr" in d:
+            feats.append(d["node_attr"].reshape(n, -1).astype(np.float32))
+        if "node_labels" in d:
+            nl = d["node_labels"].astype(np.int64)
+            feats.append(np.eye(int(nl.max() - nl.min()) + 1, dtype=np.float32)[nl - nl.min()])
+        if "x" in d:
+            feats = [d["x"].astype(np.float32)]
+        if not feats:
+            deg = np.minimum(np.bincount(d["edge_index"][0], minlength=n), 10)
+            feats.append(np.eye(11, dtype=np.float32)[deg])
+        labels = d.get("graph_labels", np.full(len(ptr) - 1, -1))
+        names = [str(v) for v in d["graph_label_values"]] if "graph_label_values" in d else []
+        if split not in (None, "all"):
+            raise DataError(f"{path}: a set of graphs has no {split!r} split; evaluate graph sets by cross-validation "
+                            "(selfsup.evaluate_graphs) or pass separate files")
+        return GraphSetDataset(np.hstack(feats), d["edge_index"], ptr, labels, origin=str(path), class_names=names)
+    if "x" not in d:
+        raise DataError(f"{path}: no 'x' node-feature array (N, F) beside edge_index")
+    masks = {k: d[f"{k}_mask"].astype(bool) for k in NODE_SPLITS if f"{k}_mask" in d}
+    y = d.get("y", np.full(len(d["x"]), -1))
+    return NodeDataset(d["x"], d["edge_index"], y, masks, origin=str(path)).with_split(split)
+
+
+def _is_pyg_dataset(data: Any) -> bool:
+    try:
+        from torch_geometric.data import Dataset
+    except ImportError:
+        return False
+    return isinstance(data, Dataset)
+
+
+def from_pyg(data: Any, split: str | None = None) -> GraphData:
+    """A torch-geometric ``Data`` (one graph; ``train_mask``... kept) or a sequence of ``Data`` (a graph set)."""
+    if isinstance(data, (list, tuple)) or _is_pyg_dataset(data):
+        graphs = list(data)
+        if not graphs:
+            raise DataError("an empty list of graphs")
+        xs = [g.x.detach().cpu().numpy() if getattr(g, "x", None) is not None else np.ones((g.num_nodes, 1), np.float32)
+              for g in graphs]
+        sizes = [len(x) for x in xs]
+        ptr = np.concatenate([[0], np.cumsum(sizes)])
+        ei = np.concatenate([g.edge_index.cpu().numpy() + o for g, o in zip(graphs, ptr[:-1], strict=True)], axis=1)
+        ys = [int(g.y.view(-1)[0]) if getattr(g, "y", None) is not None else -1 for g in graphs]
+        return GraphSetDataset(np.vstack(xs), ei, ptr, np.array(ys), origin="torch_geometric graphs")
+    if not hasattr(data, "edge_index"):
+        raise DataError(f"cannot use {type(data).__name__} as a graph; pass a torch_geometric Data (x, edge_index)")
+    n = int(data.num_nodes)
+    x = data.x.detach().cpu().numpy() if getattr(data, "x", None) is not None else np.ones((n, 1), np.float32)
+    y = data.y.detach().cpu().numpy().reshape(-1) if getattr(data, "y", None) is not None else np.full(n, -1)
+    masks = {k: getattr(data, f"{k}_mask").cpu().numpy() for k in NODE_SPLITS
+             if getattr(data, f"{k}_mask", None) is not None}
+    return NodeDataset(x, data.edge_index.cpu().numpy(), y, masks, origin="torch_geometric Data").with_split(split)
+
+
+def _graph_split_path(path: str | os.PathLike, split: str | None) -> tuple[Path, str | None]:
+    """``split_path``, also for a Planetoid prefix (``raw/ind.cora:test``), which is no file itself."""
+    p, split = split_path(path, split)
+    base, colon, suffix = str(path).rpartition(":")
+    if not p.exists() and colon and suffix and "/" not in suffix and is_planetoid(Path(base).expanduser()):
+        return Path(base).expanduser(), suffix
+    return p, split
+
+
+def is_graph_path(path: str | os.PathLike) -> bool:
+    """Planetoid files, a TU folder, or an ``.npz`` whose arrays include ``edge_index`` (read from headers)."""
+    p, _ = _graph_split_path(path, "train")
+    if is_planetoid(p) or is_tu(p):
+        return True
+    if p.suffix == ".npz" and p.is_file():
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(p) as z:
+                return "edge_index.npy" in z.namelist()
+        except zipfile.BadZipFile:
+            return False
+    return False
+
+
+def load_graphs(data: Any, split: str | None = None) -> GraphData:
+    """Any graph source: a path (Planetoid prefix or folder, TU folder or ``_A.txt``, ``.npz``; ``:split``
+    suffix allowed), a torch-geometric ``Data`` or list of them, or a dataset (re-split if asked)."""
+    if isinstance(data, NodeDataset):
+        return data if split is None else data.with_split(split)
+    if isinstance(data, GraphSetDataset):
+        return data
+    if not isinstance(data, (str, os.PathLike)):
+        return from_pyg(data, split)
+    p, split = _graph_split_path(data, split)
+    if is_planetoid(p):
+        return load_planetoid(p, split)
+    if is_tu(p):
+        if split not in (None, "all"):
+            raise DataError(f"{p}: TU sets have no {split!r} split; evaluate them by cross-validation")
+        return load_tu(p)
+    if not p.exists():
+        raise DataError(f"{p}: no such file or folder")
+    if p.suffix == ".npz":
+        return load_graph_npz(p, split)
+    raise DataError(f"{p}: not a graph source; give Planetoid ind.<name>.* files, a TU folder (<DS>_A.txt ...) or an "
+                    ".npz with edge_index")
+
+
+__all__ = ["GraphBatch", "GraphData", "GraphSetDataset", "NodeDataset", "from_pyg", "is_graph_path", "load_graph_npz",
+           "load_graphs", "load_planetoid", "load_tu"]
