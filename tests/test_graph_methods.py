@@ -15,6 +15,7 @@ from selfsup.encoders import create_encoder
 from selfsup.evaluate.graph_protocols import graph_classification_cv, node_classification
 from selfsup.methods import create_method
 from selfsup.objectives import CrossViewNCELoss, NTXentLoss, ScaledCosineError
+from selfsup.train.trainer import bf16_supported
 from selfsup.views.graph import EdgeDrop, FeatureMask, NodeDrop, PPRDiffusion, Subgraph, graph_views
 
 QUIET = {"progress": False, "monitor": {"online_probe": False, "collapse_every": 0}}
@@ -232,9 +233,14 @@ def test_grace_pretrains_saves_and_embeds_a_graph(tmp_path):
 
 def test_graph_level_methods_train_on_a_graph_set_and_image_methods_refuse_graphs():
     ds = ring_set(n_graphs=8)
-    for method in ("graphcl", "simclr", "dgi", "graphmae"):
-        enc = selfsup.pretrain(ds, method, max_steps=2, batch_size=4, seed=0, **QUIET)
-        assert enc.embed(ds).shape == (8, enc.out_dim)
+    for method in ("graphcl", "simclr", "dgi", "graphmae", "bgrl", "grace"):
+        for precision in ("fp32", "bf16"):  # bf16 autocast where the CPU has it (the trainer's "auto")
+            if precision == "bf16" and not bf16_supported(torch.device("cpu")):
+                continue
+            ekw = {"layers": 1, "out_dim": 16, "activation": "prelu"} if method == "dgi" else {}
+            enc = selfsup.pretrain(ds, method, max_steps=2, batch_size=4, seed=0, precision=precision,
+                                   encoder_kwargs=ekw, **QUIET)
+            assert enc.embed(ds).shape == (8, enc.out_dim)
     with pytest.raises(selfsup.config.ConfigError, match="trains on image data, not graph"):
         selfsup.pretrain(ds, "mae", max_steps=1, batch_size=4, **QUIET)
 

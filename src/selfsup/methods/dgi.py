@@ -37,9 +37,9 @@ class DGI(Method):
         corrupted = self.encoder.nodes(gb.replace(x=gb.x[torch.randperm(gb.num_nodes, device=gb.x.device)]))
         summary = torch.sigmoid(readout(h, gb.batch, gb.num_graphs, "mean"))
         nodes = gb.center if gb.center is not None else torch.arange(gb.num_nodes, device=h.device)
-        s = summary[gb.batch[nodes]]
-        real = self.discriminator(h[nodes], s).squeeze(1)
-        fake = self.discriminator(corrupted[nodes], s).squeeze(1)
+        s = summary[gb.batch[nodes]].float()  # the bilinear form in float32 (CPU autocast leaves it out)
+        real = self.discriminator(h[nodes].float(), s).squeeze(1)
+        fake = self.discriminator(corrupted[nodes].float(), s).squeeze(1)
         logits = torch.cat([real, fake])
         labels = torch.cat([torch.ones_like(real), torch.zeros_like(fake)])
         loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
