@@ -35,11 +35,13 @@ class DGI(Method):
         gb = views[0]
         h = self.encoder.nodes(gb)
         corrupted = self.encoder.nodes(gb.replace(x=gb.x[torch.randperm(gb.num_nodes, device=gb.x.device)]))
-        summary = torch.sigmoid(readout(h, gb.batch, gb.num_graphs, "mean"))
+        summary = torch.sigmoid(readout(h, gb.batch, gb.num_graphs, "mean")).float()
         nodes = gb.center if gb.center is not None else torch.arange(gb.num_nodes, device=h.device)
-        s = summary[gb.batch[nodes]].float()  # the bilinear form in float32 (CPU autocast leaves it out)
-        real = self.discriminator(h[nodes].float(), s).squeeze(1)
-        fake = self.discriminator(corrupted[nodes].float(), s).squeeze(1)
+        # h_i^T W s_g as (h_i . (W s_g)): one matrix-vector product per graph instead of nn.Bilinear's
+        # trilinear kernel (100x slower on CPU); float32 (CPU autocast leaves the bilinear form out)
+        w_s = (summary @ self.discriminator.weight[0].T)[gb.batch[nodes]]
+        real = (h[nodes].float() * w_s).sum(1) + self.discriminator.bias
+        fake = (corrupted[nodes].float() * w_s).sum(1) + self.discriminator.bias
         logits = torch.cat([real, fake])
         labels = torch.cat([torch.ones_like(real), torch.zeros_like(fake)])
         loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
