@@ -283,3 +283,11 @@ def test_graphcl_beats_a_random_encoder_on_mutag_over_seeds(shared_data):
                                             seed=seed)["accuracy"])
     assert np.mean(acc) > np.mean(base) and np.mean(acc) > 0.84, (acc, base)
     assert math.isfinite(np.std(acc))
+
+
+def test_graphmae_keeps_raw_features_and_grace_row_normalises(tmp_path):
+    """Methods name the feature preprocessing of their paper; it is saved with the encoder."""
+    ds = random_graph(n=30)
+    assert selfsup.pretrain(ds, "graphmae", max_steps=1, encoder_kwargs={"out_dim": 8, "hidden": 8, "heads": 2},
+                            **QUIET).preprocess.mode == "none"
+    assert selfsup.pretrain(ds, "grace", max_steps=1, encoder_kwargs={"out_dim": 8}, **QUIET).preprocess.mode == "row"

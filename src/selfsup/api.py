@@ -194,7 +194,8 @@ def pretrain(data: Any, method: str = "simclr", encoder: str | nn.Module | None 
     check_keys("method", mkw, METHODS[method].__init__, skip=("self", "encoder"))
     _check_pretext(wrapper.get("pretext"), kind.name)
     torch.manual_seed(cfg.seed)
-    preprocess = kind.preprocess(ds, image_size=image_size, mean=mean, std=std)
+    preprocess = kind.preprocess(ds, image_size=image_size, mean=mean, std=std,
+                                 **METHODS[method].recommended_preprocess)
     enc_defaults = kind.encoder_kwargs(encoder, preprocess, ds) if isinstance(encoder, str) else {}
     enc, enc_name, ekw = build_encoder(encoder, getattr(preprocess, "size", None), enc_defaults,
                                        **dict(encoder_kwargs or {}))

@@ -219,8 +219,10 @@ class GraphModality:
     def load(self, data: Any, split: str | None = None, **_: Any) -> NodeDataset | GraphSetDataset:
         return load_graphs(data, split)
 
-    def preprocess(self, ds: NodeDataset | GraphSetDataset, **_: Any) -> GraphPreprocess:
-        return GraphPreprocess.fit(ds)
+    def preprocess(self, ds: NodeDataset | GraphSetDataset, feature_norm: str | None = None,
+                   **_: Any) -> GraphPreprocess:
+        """``feature_norm`` (row, none) when a method asks for one, else ``GraphPreprocess.fit``'s choice."""
+        return GraphPreprocess(feature_norm) if feature_norm is not None else GraphPreprocess.fit(ds)
 
     def training_source(self, ds: NodeDataset | GraphSetDataset,
                         preprocess: GraphPreprocess) -> NodeDataset | GraphSetDataset:

@@ -32,6 +32,8 @@ class Method(nn.Module):
     modalities: tuple[str, ...] | None = None
     #: trainer settings the paper used, applied by ``pretrain`` when the user picks no optimizer
     recommended_trainer: dict = {}  # noqa: RUF012 - read-only class constant
+    #: preprocessing the paper used, passed to the modality's ``preprocess`` (e.g. graph ``feature_norm``)
+    recommended_preprocess: dict = {}  # noqa: RUF012 - read-only class constant
 
     def __init__(self, encoder: nn.Module) -> None:
         super().__init__()
