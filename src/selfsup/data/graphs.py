@@ -93,6 +93,35 @@ class GraphBatch:
             torch.cat([b.edge_weight for b in batches]) if has_w else None)
 
 
+def readout(h: Tensor, batch: Tensor, num_graphs: int, how: str) -> Tensor:
+    """Pool node rows ``h`` (N, D) into one row per graph (sum, mean or max; empty graphs give 0)."""
+    if how == "sum":
+        return h.new_zeros(num_graphs, h.shape[1]).index_add_(0, batch, h)
+    if how == "mean":
+        total = h.new_zeros(num_graphs, h.shape[1]).index_add_(0, batch, h)
+        return total / torch.bincount(batch, minlength=num_graphs).clamp_min(1).unsqueeze(1).to(h.dtype)
+    if how == "max":
+        out = h.new_full((num_graphs, h.shape[1]), float("-inf"))
+        out = out.scatter_reduce(0, batch[:, None].expand_as(h), h, reduce="amax")
+        return torch.nan_to_num(out, neginf=0.0)
+    raise ValueError(f"readout must be sum, mean or max, got {how!r}")
+
+
+def node_features(n: int, edge_index: np.ndarray, attributes: np.ndarray | None = None,
+                  labels: np.ndarray | None = None) -> np.ndarray:
+    """TU-style node features: the attributes, then the one-hot node labels (PyG's convention); one-hot
+    degrees capped at 10 when a set has neither."""
+    feats = []
+    if attributes is not None:
+        feats.append(np.asarray(attributes, dtype=np.float32).reshape(n, -1))
+    if labels is not None:
+        nl = np.asarray(labels, dtype=np.int64)
+        feats.append(np.eye(int(nl.max() - nl.min()) + 1, dtype=np.float32)[nl - nl.min()])
+    if not feats:
+        feats.append(np.eye(11, dtype=np.float32)[np.minimum(np.bincount(edge_index[0], minlength=n), 10)])
+    return np.hstack(feats)
+
+
 def _check_edges(edge_index: np.ndarray, num_nodes: int, origin: str) -> np.ndarray:
     edge_index = np.asarray(edge_index)
     if edge_index.ndim != 2 or edge_index.shape[0] != 2:
@@ -243,13 +272,6 @@ class GraphSetDataset:
         ei = np.concatenate(edges, axis=1) if edges else np.zeros((2, 0), np.int64)
         return GraphBatch(torch.from_numpy(self.x[node_rows]), torch.from_numpy(np.ascontiguousarray(ei)),
                           torch.from_numpy(np.repeat(np.arange(len(idx)), sizes)), len(idx))
-
-    def subset(self, indices: np.ndarray) -> GraphSetDataset:
-        """A dataset of the graphs ``indices`` (for folds)."""
-        b = self.batch(indices)
-        ptr = np.concatenate([[0], np.cumsum(np.diff(self.ptr)[np.asarray(indices)])])
-        return GraphSetDataset(b.x.numpy(), b.edge_index.numpy(), ptr, self.labels[np.asarray(indices)], self.origin,
-                               self.class_names)
 
 
 GraphData = NodeDataset | GraphSetDataset
@@ -422,26 +444,22 @@ def load_tu(path: str | os.PathLike) -> GraphSetDataset:
         line = int(np.argmax((a < 1).any(1) | (a > n).any(1))) + 1
         raise DataError(f"{part('A')}, line {line}: node {a[line - 1].tolist()} is out of range; "
                         f"{part('graph_indicator')} has {n} nodes (ids 1..{n})")
-    feats = []
+    attr = nl = None
     f_attr = part("node_attributes", required=False)
     if f_attr is not None:
         attr = _read_table(f_attr, np.float64, "node attributes")
         if len(attr) != n:
             raise DataError(f"{f_attr}: {len(attr)} lines for {n} nodes in the graph indicator")
-        feats.append(attr.astype(np.float32))
     f_lab = part("node_labels", required=False)
     if f_lab is not None:
         nl = _read_table(f_lab, np.int64, "node labels")[:, 0]
         if len(nl) != n:
             raise DataError(f"{f_lab}: {len(nl)} lines for {n} nodes in the graph indicator")
-        feats.append(np.eye(int(nl.max() - nl.min()) + 1, dtype=np.float32)[nl - nl.min()])
     ei = (a - 1).T
-    if not feats:
-        deg = np.minimum(np.bincount(ei[0], minlength=n), 10)
-        feats.append(np.eye(11, dtype=np.float32)[deg])
     values, y = np.unique(labels_raw, return_inverse=True)
     ptr = np.concatenate([[0], np.cumsum(np.bincount(indicator - 1, minlength=g))])
-    return GraphSetDataset(np.hstack(feats), ei, ptr, y, origin=str(prefix), class_names=[str(v) for v in values])
+    return GraphSetDataset(node_features(n, ei, attr, nl), ei, ptr, y, origin=str(prefix),
+                           class_names=[str(v) for v in values])
 
 
 # --- arrays and torch-geometric objects -------------------------------------------------------------------
@@ -463,23 +481,14 @@ def load_graph_npz(path: Path, split: str | None = None) -> GraphData:
         else:
             ptr = np.concatenate([[0], np.cumsum(np.bincount(d["node_graph"]))])
         n = int(ptr[-1])
-        feats = []
-        if "node_attr" in d:
-            feats.append(d["node_attr"].reshape(n, -1).astype(np.float32))
-        if "node_labels" in d:
-            nl = d["node_labels"].astype(np.int64)
-            feats.append(np.eye(int(nl.max() - nl.min()) + 1, dtype=np.float32)[nl - nl.min()])
-        if "x" in d:
-            feats = [d["x"].astype(np.float32)]
-        if not feats:
-            deg = np.minimum(np.bincount(d["edge_index"][0], minlength=n), 10)
-            feats.append(np.eye(11, dtype=np.float32)[deg])
+        x = d["x"].astype(np.float32) if "x" in d else node_features(n, d["edge_index"], d.get("node_attr"),
+                                                                       d.get("node_labels"))
         labels = d.get("graph_labels", np.full(len(ptr) - 1, -1))
         names = [str(v) for v in d["graph_label_values"]] if "graph_label_values" in d else []
         if split not in (None, "all"):
             raise DataError(f"{path}: a set of graphs has no {split!r} split; evaluate graph sets by cross-validation "
                             "(selfsup.evaluate_graphs) or pass separate files")
-        return GraphSetDataset(np.hstack(feats), d["edge_index"], ptr, labels, origin=str(path), class_names=names)
+        return GraphSetDataset(x, d["edge_index"], ptr, labels, origin=str(path), class_names=names)
     if "x" not in d:
         raise DataError(f"{path}: no 'x' node-feature array (N, F) beside edge_index")
     masks = {k: d[f"{k}_mask"].astype(bool) for k in NODE_SPLITS if f"{k}_mask" in d}
@@ -568,4 +577,4 @@ def load_graphs(data: Any, split: str | None = None) -> GraphData:
 
 
 __all__ = ["GraphBatch", "GraphData", "GraphSetDataset", "NodeDataset", "from_pyg", "is_graph_path", "load_graph_npz",
-           "load_graphs", "load_planetoid", "load_tu"]
+           "load_graphs", "load_planetoid", "load_tu", "node_features", "readout"]

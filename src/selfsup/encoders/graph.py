@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from selfsup.data.graphs import GraphBatch
+from selfsup.data.graphs import GraphBatch, readout
 
 ACTIVATIONS = {"relu": nn.ReLU, "prelu": nn.PReLU, "elu": nn.ELU, "gelu": nn.GELU}
 
@@ -33,20 +33,6 @@ def _pyg() -> Any:
         raise ImportError("graph encoders need torch-geometric: pip install 'selfsup[graph]' (or torch_geometric)") \
             from e
     return pyg_nn
-
-
-def readout(h: Tensor, batch: Tensor, num_graphs: int, how: str) -> Tensor:
-    """Pool node rows ``h`` into one row per graph."""
-    if how == "sum":
-        return h.new_zeros(num_graphs, h.shape[1]).index_add_(0, batch, h)
-    if how == "mean":
-        total = h.new_zeros(num_graphs, h.shape[1]).index_add_(0, batch, h)
-        return total / torch.bincount(batch, minlength=num_graphs).clamp_min(1).unsqueeze(1).to(h.dtype)
-    if how == "max":
-        out = h.new_full((num_graphs, h.shape[1]), float("-inf"))
-        out = out.scatter_reduce(0, batch[:, None].expand_as(h), h, reduce="amax")
-        return torch.nan_to_num(out, neginf=0.0)
-    raise ValueError(f"readout must be sum, mean or max, got {how!r}")
 
 
 class GraphEncoder(nn.Module):

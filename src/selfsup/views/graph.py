@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from selfsup.data.graphs import GraphBatch
+from selfsup.data.graphs import GraphBatch, readout
 from selfsup.views.base import MultiView, Params, ViewOp, ViewPipeline
 
 
@@ -30,10 +30,7 @@ def _per_sample(gb: GraphBatch, per_graph: Tensor) -> Tensor:
 
 
 def _per_graph_mean(values: Tensor, graph: Tensor, num_graphs: int) -> Tensor:
-    total = torch.zeros(num_graphs, device=values.device).index_add_(0, graph, values.float())
-    ones = torch.ones_like(values, dtype=torch.float)
-    count = torch.zeros(num_graphs, device=values.device).index_add_(0, graph, ones)
-    return total / count.clamp_min(1)
+    return readout(values.float()[:, None], graph, num_graphs, "mean")[:, 0]
 
 
 def _keep_nodes(gb: GraphBatch, keep: Tensor) -> GraphBatch:
