@@ -10,7 +10,13 @@ from helpers import TINY_ENCODER, TINY_SIMCLR, tiny_images
 
 import selfsup
 from selfsup.data import DataError, ImageDataset
-from selfsup.evaluate import PeriodicKNN, balanced_subset, evaluate_embeddings
+from selfsup.evaluate import (
+    PeriodicKNN,
+    balanced_subset,
+    cross_validate_embeddings,
+    evaluate_embeddings,
+    format_results,
+)
 from selfsup.evaluate.equivariance import equivariance_r2, measure_equivariance, transform_targets
 from selfsup.evaluate.finetune import FinetuneConfig, finetune_accuracy, fresh_copy, label_fraction_study
 from selfsup.evaluate.protocol import check_labels
@@ -264,3 +270,23 @@ def test_cli_evaluate_finetune_with_scratch_baseline(tmp_path, capsys):
     assert "| finetune (from scratch) |" in out and "equivariance R²" in out
     assert main(["evaluate", str(tmp_path / "run"), "--train", d, "--test", d, "--finetune", "epoch=3"]) == 2
     assert "finetune.epoch" in capsys.readouterr().err
+
+
+def test_cross_validation_equals_scikit_learns_folds_of_the_same_probe():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], [40, 30, 20])
+    x = rng.normal(size=(len(y), 6)) + 0.8 * np.eye(6)[y]  # overlapping classes: folds differ
+    res = cross_validate_embeddings(x, y, folds=5, seed=3, protocols=("linear",))
+    ref = cross_val_score(make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000)), x, y,
+                          cv=StratifiedKFold(5, shuffle=True, random_state=3))
+    np.testing.assert_allclose(res["linear"]["1"]["runs"], ref, atol=1e-12)
+    assert res["linear"]["1"]["mean"] == pytest.approx(ref.mean())
+    assert res["protocol"]["cv_folds"] == 5 and res["n_test"] == 18
+    assert "5-fold stratified cross-validation" in format_results(res)
+    with pytest.raises(DataError, match="2\\+ samples per class"):
+        cross_validate_embeddings(x[:41], np.r_[y[:40], 1], folds=5)

@@ -177,3 +177,66 @@ def test_torch_geometric_data_objects_are_graph_sources():
     assert isinstance(many, GraphSetDataset) and list(many.labels) == [1, 0]
     assert many.batch(np.array([1])).edge_index.tolist() == [[1], [0]]
     assert modality_for(g).name == "graph"
+
+
+def _write_cora_as_tables(shared_data, folder, sep=","):
+    """Cora as an edge list naming string ids and a node table with id, label, split and 1433 features."""
+    ref = np.load(shared_data / "planetoid" / "cora.npz")
+    folder.mkdir()
+    ids = [f"paper{i}" for i in range(len(ref["x"]))]
+    ext = ".csv" if sep == "," else ".tsv"
+    split = np.select([ref["train_mask"], ref["val_mask"], ref["test_mask"]], ["train", "val", "test"], "")
+    words = ref["x"].astype(np.int8)
+    assert (words == ref["x"]).all()  # binary bag of words: written as 0/1
+    head = sep.join(["id", *(f"w{j}" for j in range(ref["x"].shape[1])), "label", "split"])
+    rows = [sep.join([ids[i], sep.join(map(str, words[i])), f"c{ref['y'][i]}", split[i]]) for i in range(len(ids))]
+    (folder / f"nodes{ext}").write_text("\n".join([head, *rows]) + "\n")
+    src, dst = ref["edge_index"]
+    keep = src < dst  # one direction: the loader makes the graph symmetric again
+    (folder / f"edges{ext}").write_text(f"source{sep}target\n" + "".join(
+        f"{ids[a]}{sep}{ids[b]}\n" for a, b in zip(src[keep], dst[keep], strict=True)))
+    return ref
+
+
+@pytest.mark.parametrize("sep", [",", "\t"])
+def test_edge_list_and_node_table_give_the_reference_graph(shared_data, tmp_path, sep):
+    ref = _write_cora_as_tables(shared_data, tmp_path / "cora", sep)
+    ds = load_graphs(tmp_path / "cora")
+    np.testing.assert_array_equal(ds.x, ref["x"])
+    assert ds.class_names == [f"c{k}" for k in range(7)]
+    np.testing.assert_array_equal(ds.y, ref["y"])
+    np.testing.assert_array_equal(np.unique(ds.edge_index, axis=1), np.unique(ref["edge_index"], axis=1))
+    for k in ("train", "val", "test"):
+        np.testing.assert_array_equal(ds.masks[k], ref[f"{k}_mask"])
+    ext = ".csv" if sep == "," else ".tsv"
+    test = load_graphs(f"{tmp_path / 'cora' / f'edges{ext}'}:test")
+    assert len(test) == 1000 and (test.labels == ref["y"][ref["test_mask"]]).all()
+    assert modality_for(str(tmp_path / "cora")).name == "graph"
+
+
+def test_edge_list_alone_numbers_nodes_and_uses_degree_features(tmp_path):
+    (tmp_path / "g_edges.txt").write_text("0 1\n1 2\n\n2 0\n4 2\n")
+    ds = load_graphs(tmp_path / "g_edges.txt")
+    assert ds.num_nodes == 5 and ds.edge_index.shape[1] == 8  # node 3 isolated; 4 edges both ways
+    np.testing.assert_array_equal(ds.x.argmax(1), [2, 2, 3, 0, 1])  # one-hot degree
+    assert not ds.has_labels
+    (tmp_path / "edges.csv").write_text("a,b\nb,c\n")
+    named = load_graphs(tmp_path)
+    assert named.num_nodes == 3 and named.edge_index.shape[1] == 4
+
+
+@pytest.mark.parametrize(("edges", "nodes", "match"), [
+    ("source,target\n0,1\n1,7\n", "x1,x2\n1,2\n3,4\n", r"edges.csv, line 3: node '7' is not a row of .*nodes.csv"),
+    ("a,b\nb,zz\n", "id,x1\na,1\nb,2\n", r"edges.csv, line 2: node 'zz' is not in .*nodes.csv"),
+    ("0,1,0.5\n", "x1\n1\n2\n", r"edges.csv, line 1: 3 values; each line is one edge"),
+    ("0,1\n", "x1,x2\n1,2\n3\n", r"nodes.csv, line 3: 1 values for the 2 columns"),
+    ("0,1\n", "x1,label\n1,a\nfoo,b\n", r"nodes.csv, line 3, column 'x1': 'foo' is not a number"),
+    ("0,1\n", "x1,split\n1,train\n2,dev\n", r"nodes.csv, line 3: split 'dev'"),
+    ("a,b\n", "id,x1\na,1\na,2\n", r"node id 'a' appears on lines \[2, 3\]"),
+    ("0,1\n", "x1\n1\nnan\n", r"nodes.csv, line 3, column 'x1': 'nan' is not finite"),
+])
+def test_malformed_edge_lists_and_node_tables_get_named_errors(tmp_path, edges, nodes, match):
+    (tmp_path / "edges.csv").write_text(edges)
+    (tmp_path / "nodes.csv").write_text(nodes)
+    with pytest.raises(DataError, match=match):
+        load_graphs(tmp_path)

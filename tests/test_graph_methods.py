@@ -1,5 +1,6 @@
 """Graph views, encoders, objectives and methods: against independent computations, and on real graphs."""
 
+import json
 import math
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch.nn.functional as F
 pytest.importorskip("torch_geometric")
 
 import selfsup
+from selfsup.data import DataError
 from selfsup.data.graphs import GraphBatch, GraphSetDataset, NodeDataset, load_graphs
 from selfsup.encoders import create_encoder
 from selfsup.evaluate.graph_protocols import graph_classification_cv, node_classification
@@ -176,6 +178,42 @@ def test_dgi_loss_is_binary_cross_entropy_of_the_bilinear_scores():
     torch.testing.assert_close(out["loss"], expected, rtol=1e-5, atol=1e-6)
 
 
+def test_aggregate_first_gat_equals_torch_geometrics_one_head_gat():
+    from torch_geometric.nn import GATConv
+
+    from selfsup.encoders.graph import AggregateFirstGATConv
+
+    ds = random_graph(n=50, features=6, p=0.15)
+    ei = torch.from_numpy(ds.edge_index)
+    torch.manual_seed(0)
+    ref, mine = GATConv(6, 20, heads=1), AggregateFirstGATConv(6, 20)
+    with torch.no_grad():
+        mine.lin.weight.copy_(ref.lin.weight)
+        mine.att_src.copy_(ref.att_src.view(1, -1))
+        mine.att_dst.copy_(ref.att_dst.view(1, -1))
+        mine.bias.normal_()
+        ref.bias.copy_(mine.bias)
+    x = torch.randn(50, 6, requires_grad=True)
+    out_ref, out = ref(x, ei), mine(x, ei)
+    torch.testing.assert_close(out, out_ref, rtol=1e-5, atol=1e-5)
+    g_ref, = torch.autograd.grad(out_ref.pow(2).sum(), x)
+    g, = torch.autograd.grad(out.pow(2).sum(), x)
+    torch.testing.assert_close(g, g_ref, rtol=1e-4, atol=1e-5)
+
+
+def test_gat_initialisations_have_their_spread():
+    enc = create_encoder("gat", in_channels=300)  # GraphMAE's reference init: Xavier-normal, ReLU gain
+    w, att = enc.convs[0].lin.weight, enc.convs[0].att_src  # (512, 300) and (1, 4 heads, 128)
+    assert w.std().item() == pytest.approx(math.sqrt(2) * math.sqrt(2 / (300 + 512)), rel=0.03)
+    assert att.std().item() == pytest.approx(math.sqrt(2) * math.sqrt(2 / (512 + 128)), rel=0.1)
+    assert (enc.convs[0].bias == 0).all()
+    glorot = create_encoder("gat", in_channels=300, init="glorot").convs[0].lin.weight  # uniform, gain 1
+    assert glorot.std().item() == pytest.approx(math.sqrt(2 / (300 + 512)), rel=0.03)
+    assert glorot.abs().max().item() <= math.sqrt(6 / (300 + 512))
+    with pytest.raises(ValueError, match="init must be one of"):
+        create_encoder("gat", in_channels=3, init="he")
+
+
 def test_graphmae_masks_remasks_and_scores_only_masked_nodes():
     torch.manual_seed(0)
     ds = random_graph(n=40)
@@ -243,6 +281,27 @@ def test_graph_level_methods_train_on_a_graph_set_and_image_methods_refuse_graph
             assert enc.embed(ds).shape == (8, enc.out_dim)
     with pytest.raises(selfsup.config.ConfigError, match="trains on image data, not graph"):
         selfsup.pretrain(ds, "mae", max_steps=1, batch_size=4, **QUIET)
+
+
+def test_a_graph_set_without_a_test_split_is_evaluated_by_cross_validation(tmp_path, capsys):
+    from selfsup.cli import main
+
+    ds = ring_set(n_graphs=20)
+    f = tmp_path / "rings.npz"
+    np.savez(f, x=ds.x, edge_index=ds.edge_index, graph_ptr=ds.ptr, graph_labels=ds.labels)
+    selfsup.pretrain(str(f), "graphcl", max_steps=2, batch_size=4, seed=0, run_dir=tmp_path / "run", **QUIET)
+    enc = selfsup.load(tmp_path / "run")
+    res = selfsup.evaluate(enc, str(f), metrics=["linear", "knn"], fractions=(1.0,), folds=4)
+    assert res["data"]["test"] is None and res["protocol"]["cv_folds"] == 4
+    assert len(res["linear"]["1"]["runs"]) == 4 and res["n_test"] == 5
+    with pytest.raises(DataError, match="retrieval need\\(s\\) a labelled test set"):
+        selfsup.evaluate(enc, str(f), metrics=["linear", "retrieval"])
+    with pytest.raises(DataError, match=r"no 'train' split.*without --test"):
+        selfsup.evaluate(enc, str(f), str(f))
+    assert main(["evaluate", str(tmp_path / "run"), "--train", str(f), "--folds", "4", "--fractions", "1",
+                 "--metrics", "svm"]) == 0
+    saved = json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    assert len(saved["svm"]["1"]["runs"]) == 4
 
 
 # --- real data -----------------------------------------------------------------------------------------

@@ -22,7 +22,13 @@ from selfsup.evaluate import PROTOCOLS, evaluate_embeddings
 from selfsup.evaluate.embed import embed_source
 from selfsup.evaluate.finetune import FinetuneConfig
 from selfsup.evaluate.online import MonitorConfig, build_monitors
-from selfsup.evaluate.protocol import EXTRA_METRICS, FRACTION_PROTOCOLS, PROBES, evaluate_beyond_accuracy
+from selfsup.evaluate.protocol import (
+    EXTRA_METRICS,
+    FRACTION_PROTOCOLS,
+    PROBES,
+    cross_validate_embeddings,
+    evaluate_beyond_accuracy,
+)
 from selfsup.methods import METHODS, create_method
 from selfsup.modalities import (
     MODALITIES,
@@ -162,9 +168,10 @@ def pretrain(data: Any, method: str = "simclr", encoder: str | nn.Module | None 
              method_kwargs: dict[str, Any] | None = None, run_dir: str | os.PathLike | None = None,
              resume: bool = True, callbacks: Sequence[Callback] = (), skip_corrupt: bool = False,
              monitor: MonitorConfig | dict[str, Any] | None = None, **trainer_kwargs: Any) -> PretrainedEncoder:
-    """Pretrain an encoder on unlabeled data (images or time series) and return it (also saved to ``run_dir``).
+    """Pretrain an encoder on unlabeled data (images, time series or graphs) and return it (also saved to
+    ``run_dir``).
 
-    ``modality`` (auto, image, series) is read from the data when not given. ``encoder`` and ``views``
+    ``modality`` (auto, image, series, graph) is read from the data when not given. ``encoder`` and ``views``
     default to the method's own where they suit the modality (``small_cnn`` and the paper's recipe for
     images; ``ts_conv`` and TS2Vec's crops, or the ``contrastive`` series recipe, for series).
     ``trainer_kwargs`` are ``TrainConfig`` fields (epochs, max_steps, batch_size, lr, optimizer, ...);
@@ -302,12 +309,16 @@ def scratch_encoder(encoder: PretrainedEncoder, seed: int = 0) -> PretrainedEnco
                              encoder.preprocess)
 
 
-def evaluate(encoder: PretrainedEncoder, train: Any, test: Any, fractions: Sequence[float] = (0.01, 0.1, 1.0),
+def evaluate(encoder: PretrainedEncoder, train: Any, test: Any = None, fractions: Sequence[float] = (0.01, 0.1, 1.0),
              seeds: Sequence[int] = (0, 1, 2), metrics: Sequence[str] = PROTOCOLS, baseline: str = "auto",
-             finetune: FinetuneConfig | dict[str, Any] | None = None, progress: bool = False,
+             finetune: FinetuneConfig | dict[str, Any] | None = None, progress: bool = False, folds: int = 10,
              **kwargs: Any) -> dict[str, Any]:
-    """Embed labelled train/test data (images or series, as the encoder was trained on) and evaluate; a JSON-ready
-    dict.
+    """Embed labelled train/test data (images, series or graphs, as the encoder was trained on) and evaluate; a
+    JSON-ready dict.
+
+    Without ``test`` the frozen probes run in ``folds``-fold stratified cross-validation over ``train``
+    (the protocol of the TU graph-classification literature, and for any labelled set without a test
+    split); each cell is then mean ± sd over folds.
 
     ``metrics`` picks from knn, linear, finetune (label fractions x seeds), retrieval,
     clustering, anomaly, misclassified, diagnostics and equivariance (R² of rotation and
@@ -328,6 +339,8 @@ def evaluate(encoder: PretrainedEncoder, train: Any, test: Any, fractions: Seque
     finetune = _section("finetune", finetune, FinetuneConfig)
     kind, pre = encoder.modality, encoder.preprocess
     size = {"image_size": pre.size} if kind.name == "image" else {}
+    if test is None:
+        return _cross_validate(encoder, kind.load(train, **size), train, metrics, fractions, seeds, folds, **kwargs)
     tr = kind.load(train, split="train", **size)
     te = kind.load(test, split="test", **size)  # CIFAR folders, .npz files and UCR folders hold both splits
     for name, d in (("train", tr), ("test", te)):
@@ -365,6 +378,23 @@ def evaluate(encoder: PretrainedEncoder, train: Any, test: Any, fractions: Seque
         if wants_extra:
             results.update(evaluate_beyond_accuracy(ztr, tr.labels, zte, te.labels, extra))
     return results
+
+
+def _cross_validate(encoder: PretrainedEncoder, ds: Any, train: Any, metrics: Sequence[str],
+                    fractions: Sequence[float], seeds: Sequence[int], folds: int, **kwargs: Any) -> dict[str, Any]:
+    """``evaluate`` without a test set: the frozen probes in k-fold cross-validation over ``ds``."""
+    needs_test = [m for m in metrics if m not in PROBES]
+    if needs_test:
+        raise DataError(f"{', '.join(needs_test)} need(s) a labelled test set; give test data, or keep to the probes "
+                        f"({', '.join(PROBES)}) for cross-validation over the training data")
+    if not ds.has_labels:
+        raise DataError(f"{ds.origin}: the data has no labels (or some are unknown) and cannot be cross-validated; "
+                        "give graph labels, class sub-folders or labelled series")
+    results = cross_validate_embeddings(encoder.embed(ds), ds.labels, folds, seeds[0] if seeds else 0, fractions,
+                                        seeds, metrics, **kwargs)
+    recorded = str(train) if isinstance(train, (str, os.PathLike)) else ds.origin
+    return {**results, "data": {"train": recorded, "test": None, "cv_folds": results["protocol"]["cv_folds"]},
+            "encoder": encoder.spec()}
 
 
 def pretrain_from_config(cfg: dict[str, Any]) -> PretrainedEncoder:

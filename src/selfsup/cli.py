@@ -56,8 +56,12 @@ def _parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("evaluate", help="kNN, linear and SVM probes of a frozen encoder with label fractions")
     ev.add_argument("encoder", help="encoder .safetensors file or run folder")
-    ev.add_argument("--train", required=True, help="labelled training data (images or series, as the encoder's)")
-    ev.add_argument("--test", required=True, help="labelled test data")
+    ev.add_argument("--train", required=True, help="labelled training data (images, series or graphs, as the "
+                                                 "encoder's)")
+    ev.add_argument("--test", help="labelled test data; without it the probes run in k-fold cross-validation over "
+                                   "--train (graph sets, or any labelled set without a test split)")
+    ev.add_argument("--folds", type=int, default=10,
+                    help="cross-validation folds when --test is not given (default 10)")
     ev.add_argument("--fractions", default="0.01,0.1,1", help="label fractions (default 0.01,0.1,1)")
     ev.add_argument("--seeds", default="0,1,2", help="seeds for the label draws (default 0,1,2)")
     ev.add_argument("--metrics", default="knn,linear",
@@ -144,7 +148,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     if metrics == ["all"]:
         metrics = [m for m in ALL_METRICS if m not in enc.modality.unavailable_metrics]
     res = evaluate(enc, a.train, a.test, _floats(a.fractions), [int(s) for s in _floats(a.seeds)], metrics=metrics,
-                   baseline=a.baseline, finetune=finetune, progress=True)
+                   baseline=a.baseline, finetune=finetune, progress=True, folds=a.folds)
     out = Path(a.out) if a.out else (Path(a.encoder) if Path(a.encoder).is_dir() else Path(a.encoder).parent) \
         / "evaluation.json"
     from selfsup.train.checkpoint import atomic_write_bytes

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -102,9 +102,7 @@ class GraphPreprocess:
 
 
 def _with_features(ds: NodeDataset | GraphSetDataset, x: np.ndarray) -> NodeDataset | GraphSetDataset:
-    if isinstance(ds, NodeDataset):
-        return NodeDataset(x, ds.edge_index, ds.y, ds.masks, ds.nodes, ds.origin, ds.split)
-    return GraphSetDataset(x, ds.edge_index, ds.ptr, ds.labels, ds.origin, ds.class_names)
+    return replace(ds, x=x)
 
 
 def preprocess_from_dict(d: dict[str, Any]) -> Preprocess | SeriesPreprocess | GraphPreprocess:
@@ -256,8 +254,9 @@ def modality_named(name: str) -> Modality:
 
 def modality_for(data: Any, modality: str = "auto") -> Modality:
     """The modality of ``data``: a dataset says so; arrays by dtype and shape (uint8 images, float series);
-    paths by extension or content (.tsv/.ts/.csv and float arrays are series; Planetoid and TU files and
-    .npz files with an ``edge_index`` are graphs); torch-geometric objects are graphs."""
+    paths by extension or content (.tsv/.ts/.csv and float arrays are series; Planetoid and TU files, edge
+    lists named ``edges.*`` / ``*_edges.*`` and .npz files with an ``edge_index`` are graphs);
+    torch-geometric objects are graphs."""
     if modality != "auto":
         return modality_named(modality)
     if isinstance(data, (NodeDataset, GraphSetDataset)) or hasattr(data, "edge_index") or (

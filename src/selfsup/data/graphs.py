@@ -1,4 +1,5 @@
-"""Graph sources: Planetoid ``ind.*`` files, the TU text format, ``.npz`` arrays and torch-geometric ``Data``.
+"""Graph sources: Planetoid ``ind.*`` files, the TU text format, edge lists with a node CSV, ``.npz`` arrays and
+torch-geometric ``Data``.
 
 Two kinds of dataset, one batch type. ``NodeDataset`` is one graph whose samples are its nodes
 (Cora, CiteSeer: node classification; a batch is the whole graph plus the ``center`` nodes the
@@ -14,7 +15,7 @@ import os
 import pickle
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,7 @@ class NodeDataset:
     nodes: np.ndarray | None = None
     origin: str = "graph"
     split: str = "all"
+    class_names: list[str] = field(default_factory=list)
 
     modality = "graph"
 
@@ -192,12 +194,11 @@ class NodeDataset:
     def with_split(self, split: str | None) -> NodeDataset:
         """The same graph whose samples are the nodes of ``split`` (train, val, test) or all of them."""
         if split in (None, "all"):
-            return NodeDataset(self.x, self.edge_index, self.y, self.masks, None, self.origin, "all")
+            return replace(self, nodes=np.arange(self.num_nodes), split="all")
         if split not in self.masks:
             raise DataError(f"{self.origin}: no {split!r} split; this graph has "
                             f"{', '.join(self.masks) or 'no splits'} (or 'all' nodes)")
-        return NodeDataset(self.x, self.edge_index, self.y, self.masks, np.flatnonzero(self.masks[split]),
-                           self.origin, split)
+        return replace(self, nodes=np.flatnonzero(self.masks[split]), split=split)
 
     def batch(self, indices: np.ndarray) -> GraphBatch:
         """The whole graph with the sample nodes ``indices`` as centers."""
@@ -462,6 +463,173 @@ def load_tu(path: str | os.PathLike) -> GraphSetDataset:
                            class_names=[str(v) for v in values])
 
 
+# --- edge list + node table ------------------------------------------------------------------------------
+
+_TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
+_EDGE_HEADERS = {("source", "target"), ("src", "dst"), ("from", "to"), ("u", "v")}
+_ID_COLUMNS = ("id", "node", "node_id")
+
+
+def _edge_list_files(path: Path) -> tuple[Path, Path | None]:
+    """(edges file, node table or None): a folder holding ``edges.<csv|tsv|txt>`` (+ ``nodes.<...>``), or the path
+    of a file named ``edges.*`` / ``<name>_edges.*`` / ``<name>.edges.*`` (its node table: the same name with
+    ``nodes``)."""
+    if path.is_dir():
+        found = [path / f"edges{x}" for x in _TABLE_SUFFIXES if (path / f"edges{x}").exists()]
+        if len(found) != 1:
+            raise DataError(f"{path}: {'several edges.* files' if found else 'no edges.csv/.tsv/.txt'} here; an edge-"
+                            "list folder holds one edges file and, optionally, one nodes file")
+        edges = found[0]
+    else:
+        edges = path
+    stem = edges.name[: -len(edges.suffix)]
+    node_stem = stem[: -len("edges")] + "nodes"
+    nodes = [edges.with_name(node_stem + x) for x in _TABLE_SUFFIXES if edges.with_name(node_stem + x).exists()]
+    return edges, (nodes[0] if nodes else None)
+
+
+def is_edge_list(path: Path) -> bool:
+    if path.is_dir():
+        return any((path / f"edges{x}").exists() for x in _TABLE_SUFFIXES)
+    return path.suffix in _TABLE_SUFFIXES and path.name[: -len(path.suffix)].endswith("edges")
+
+
+def _split_line(line: str, suffix: str) -> list[str]:
+    if suffix == ".csv":
+        return [f.strip() for f in line.split(",")]
+    if suffix == ".tsv":
+        return [f.strip() for f in line.split("\t")]
+    return line.replace(",", " ").split()
+
+
+NodeTable = tuple[list[str] | None, np.ndarray, np.ndarray | None, dict[str, np.ndarray], list[str]]
+
+
+def _read_node_table(f: Path) -> NodeTable:
+    """(ids or None, features (N, F), labels or None, split masks, class names) from a table with a header row."""
+    import csv
+
+    try:
+        with open(f, newline="") as fh:
+            rows = list(csv.reader(fh, delimiter="\t" if f.suffix == ".tsv" else ","))
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"{f}: cannot be read as a text table ({e})") from e
+    rows = [r for r in rows if any(c.strip() for c in r)]
+    if len(rows) < 2:
+        raise DataError(f"{f}: a node table needs a header row and one row per node")
+    header = [h.strip().lower() for h in rows[0]]
+    for i, r in enumerate(rows[1:], start=2):
+        if len(r) != len(header):
+            raise DataError(f"{f}, line {i}: {len(r)} values for the {len(header)} columns of the header")
+    body = [[c.strip() for c in r] for r in rows[1:]]
+    id_col = next((header.index(c) for c in _ID_COLUMNS if c in header), None)
+    label_col = header.index("label") if "label" in header else None
+    split_col = header.index("split") if "split" in header else None
+    ids = [r[id_col] for r in body] if id_col is not None else None
+    if ids is not None and len(set(ids)) != len(ids):
+        dup = next(x for x in ids if ids.count(x) > 1)
+        raise DataError(f"{f}: node id {dup!r} appears on lines {[i + 2 for i, x in enumerate(ids) if x == dup]}; "
+                        "ids must be unique")
+    feature_cols = [j for j in range(len(header)) if j not in (id_col, label_col, split_col)]
+    try:
+        x = np.array([[r[j] for j in feature_cols] for r in body], dtype=np.float32).reshape(len(body), -1)
+    except ValueError:  # find the cell to name
+        for i, r in enumerate(body):
+            for j in feature_cols:
+                try:
+                    float(r[j])
+                except ValueError:
+                    raise DataError(f"{f}, line {i + 2}, column {rows[0][j].strip()!r}: {r[j]!r} is not a number; "
+                                    "feature columns are numeric (name the label column 'label', the split 'split', "
+                                    f"the id column one of {', '.join(_ID_COLUMNS)})") from None
+        raise
+    if not np.isfinite(x).all():
+        i, k = (int(v[0]) for v in np.nonzero(~np.isfinite(x)))
+        raise DataError(f"{f}, line {i + 2}, column {rows[0][feature_cols[k]].strip()!r}: {body[i][feature_cols[k]]!r}"
+                        " is not finite; fill or drop missing features first")
+    labels, names = None, []
+    if label_col is not None:
+        raw = [r[label_col] for r in body]
+        names = sorted({v for v in raw if v})
+        if all(v.lstrip("-").isdigit() for v in names):
+            names.sort(key=int)  # 2 before 10
+        code = {v: i for i, v in enumerate(names)}
+        labels = np.array([code[v] if v else -1 for v in raw], dtype=np.int64)
+    masks: dict[str, np.ndarray] = {}
+    if split_col is not None:
+        split = np.array([r[split_col].lower() for r in body])
+        bad = sorted(set(split) - {*NODE_SPLITS, ""})
+        if bad:
+            i = int(np.argmax(np.isin(split, bad)))
+            raise DataError(f"{f}, line {i + 2}: split {body[i][split_col]!r}; the split column holds train, val, "
+                            "test or nothing")
+        masks = {k: split == k for k in NODE_SPLITS if (split == k).any()}
+    return ids, x, labels, masks, names
+
+
+def load_edge_list(path: str | os.PathLike, nodes: str | os.PathLike | None = None, directed: bool = False,
+                   split: str | None = None) -> NodeDataset:
+    """One graph from an edge list (``source,target`` per line; an optional ``source,target`` header) and an
+    optional node table (CSV/TSV with a header: an ``id`` column that the edges name, otherwise edges name
+    rows 0..N-1; a ``label`` column, empty where unknown; a ``split`` column of train/val/test; every other
+    column a numeric feature). Without a node table, nodes are the ids the edges name and features are
+    one-hot degrees. Edges are made symmetric unless ``directed``; duplicates are dropped."""
+    p = Path(path)
+    edges_file, found_nodes = _edge_list_files(p)
+    nodes_file = Path(nodes) if nodes is not None else found_nodes
+    if not edges_file.exists():
+        raise DataError(f"{edges_file}: no such file")
+    try:
+        lines = edges_file.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"{edges_file}: cannot be read as text ({e})") from e
+    pairs = [(i + 1, _split_line(line, edges_file.suffix)) for i, line in enumerate(lines) if line.strip()]
+    if pairs and tuple(v.lower() for v in pairs[0][1]) in _EDGE_HEADERS:
+        pairs = pairs[1:]
+    for line, fields in pairs:
+        if len(fields) != 2:
+            raise DataError(f"{edges_file}, line {line}: {len(fields)} values; each line is one edge 'source, target' "
+                            "(edge weights and attributes are not read)")
+    ids, x, labels, masks, names = (None, None, None, {}, [])
+    if nodes_file is not None:
+        if not nodes_file.exists():
+            raise DataError(f"{nodes_file}: no such file")
+        ids, x, labels, masks, names = _read_node_table(nodes_file)
+    if ids is not None:
+        index = {v: i for i, v in enumerate(ids)}
+        n = len(ids)
+    elif x is not None:
+        index, n = None, len(x)
+    else:  # nodes are what the edges name: integers as node numbers, other names in sorted order
+        named = sorted({v for _, f in pairs for v in f})
+        if all(v.isdigit() for v in named):
+            index, n = None, (max(int(v) for v in named) + 1 if named else 0)
+        else:
+            index, n = {v: i for i, v in enumerate(named)}, len(named)
+    ei = np.empty((2, len(pairs)), np.int64)
+    for k, (line, fields) in enumerate(pairs):
+        for side, v in enumerate(fields):
+            if index is not None:
+                if v not in index:
+                    raise DataError(f"{edges_file}, line {line}: node {v!r} is not in "
+                                    f"{nodes_file if nodes_file is not None else 'the edge list'}; every edge names "
+                                    "known node ids")
+                ei[side, k] = index[v]
+            else:
+                if not v.isdigit() or int(v) >= n:
+                    raise DataError(f"{edges_file}, line {line}: node {v!r} is not a row of "
+                                    f"{nodes_file} (0..{n - 1}); give the table an 'id' column, or number nodes "
+                                    "by row")
+                ei[side, k] = int(v)
+    if not directed:
+        ei = np.concatenate([ei, ei[::-1]], axis=1)
+    ei = np.unique(ei, axis=1) if ei.size else ei
+    if x is None or x.shape[1] == 0:
+        x = node_features(n, ei)
+    y = labels if labels is not None else np.full(n, -1)
+    return NodeDataset(x, ei, y, masks, origin=str(edges_file), class_names=names).with_split(split)
+
+
 # --- arrays and torch-geometric objects -------------------------------------------------------------------
 
 
@@ -487,7 +655,7 @@ def load_graph_npz(path: Path, split: str | None = None) -> GraphData:
         names = [str(v) for v in d["graph_label_values"]] if "graph_label_values" in d else []
         if split not in (None, "all"):
             raise DataError(f"{path}: a set of graphs has no {split!r} split; evaluate graph sets by cross-validation "
-                            "(selfsup.evaluate_graphs) or pass separate files")
+                            "(selfsup evaluate without --test) or pass separate files")
         return GraphSetDataset(x, d["edge_index"], ptr, labels, origin=str(path), class_names=names)
     if "x" not in d:
         raise DataError(f"{path}: no 'x' node-feature array (N, F) beside edge_index")
@@ -539,7 +707,7 @@ def _graph_split_path(path: str | os.PathLike, split: str | None) -> tuple[Path,
 def is_graph_path(path: str | os.PathLike) -> bool:
     """Planetoid files, a TU folder, or an ``.npz`` whose arrays include ``edge_index`` (read from headers)."""
     p, _ = _graph_split_path(path, "train")
-    if is_planetoid(p) or is_tu(p):
+    if is_planetoid(p) or is_tu(p) or is_edge_list(p):
         return True
     if p.suffix == ".npz" and p.is_file():
         import zipfile
@@ -553,7 +721,7 @@ def is_graph_path(path: str | os.PathLike) -> bool:
 
 
 def load_graphs(data: Any, split: str | None = None) -> GraphData:
-    """Any graph source: a path (Planetoid prefix or folder, TU folder or ``_A.txt``, ``.npz``; ``:split``
+    """Any graph source: a path (Planetoid prefix or folder, TU folder or ``_A.txt``, edge list, ``.npz``; ``:split``
     suffix allowed), a torch-geometric ``Data`` or list of them, or a dataset (re-split if asked)."""
     if isinstance(data, NodeDataset):
         return data if split is None else data.with_split(split)
@@ -568,13 +736,28 @@ def load_graphs(data: Any, split: str | None = None) -> GraphData:
         if split not in (None, "all"):
             raise DataError(f"{p}: TU sets have no {split!r} split; evaluate them by cross-validation")
         return load_tu(p)
+    if is_edge_list(p):
+        return load_edge_list(p, split=split)
     if not p.exists():
         raise DataError(f"{p}: no such file or folder")
     if p.suffix == ".npz":
         return load_graph_npz(p, split)
-    raise DataError(f"{p}: not a graph source; give Planetoid ind.<name>.* files, a TU folder (<DS>_A.txt ...) or an "
-                    ".npz with edge_index")
+    raise DataError(f"{p}: not a graph source; give Planetoid ind.<name>.* files, a TU folder (<DS>_A.txt ...), an "
+                    "edges.csv (+ nodes.csv) or an .npz with edge_index")
 
 
-__all__ = ["GraphBatch", "GraphData", "GraphSetDataset", "NodeDataset", "from_pyg", "is_graph_path", "load_graph_npz",
-           "load_graphs", "load_planetoid", "load_tu", "node_features", "readout"]
+__all__ = [
+    "GraphBatch",
+    "GraphData",
+    "GraphSetDataset",
+    "NodeDataset",
+    "from_pyg",
+    "is_graph_path",
+    "load_edge_list",
+    "load_graph_npz",
+    "load_graphs",
+    "load_planetoid",
+    "load_tu",
+    "node_features",
+    "readout",
+]

@@ -5,7 +5,13 @@ from selfsup.evaluate.embed import embed_source
 from selfsup.evaluate.knn import knn_accuracy, knn_predict
 from selfsup.evaluate.linear import linear_probe_accuracy
 from selfsup.evaluate.online import MonitorConfig, OnlineLinearProbe, PeriodicKNN, build_monitors
-from selfsup.evaluate.protocol import PROTOCOLS, balanced_subset, evaluate_embeddings, format_results
+from selfsup.evaluate.protocol import (
+    PROTOCOLS,
+    balanced_subset,
+    cross_validate_embeddings,
+    evaluate_embeddings,
+    format_results,
+)
 from selfsup.evaluate.retrieval import anomaly_auroc, kmeans_scores, map_at_r, misclassified, recall_at_k
 
 __all__ = [
@@ -18,6 +24,7 @@ __all__ = [
            "anomaly_auroc",
            "balanced_subset",
            "build_monitors",
+           "cross_validate_embeddings",
            "diagnose",
            "embed_source",
            "embedding_std",

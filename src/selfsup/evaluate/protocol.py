@@ -116,6 +116,33 @@ def evaluate_embeddings(train_x: np.ndarray, train_y: np.ndarray, test_x: np.nda
     return results
 
 
+def cross_validate_embeddings(x: np.ndarray, y: np.ndarray, folds: int = 10, seed: int = 0,
+                              fractions: Sequence[float] = (1.0,), seeds: Sequence[int] = (0,),
+                              protocols: Sequence[str] = PROTOCOLS, **kwargs: Any) -> dict[str, Any]:
+    """The probes of ``evaluate_embeddings`` in ``folds``-fold stratified cross-validation, for labelled
+    data without a test split (graph sets, a single labelled folder): every cell is mean ± sd over the
+    folds (each fold's own mean over label draws), the per-fold values in ``runs``."""
+    from sklearn.model_selection import StratifiedKFold
+
+    x, y = _check("data", x, y, min_classes=2)
+    smallest = int(np.bincount(np.unique(y, return_inverse=True)[1]).min())
+    if folds < 2 or smallest < 2:
+        raise DataError(f"cross-validation needs folds >= 2 and 2+ samples per class; got folds={folds} and a "
+                        f"class with {smallest} sample(s): give a labelled test set instead")
+    folds = min(folds, len(y))
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    per_fold = [evaluate_embeddings(x[tr], y[tr], x[te], y[te], fractions, seeds, protocols, **kwargs)
+                for tr, te in splitter.split(x, y)]
+    first = per_fold[0]
+    results: dict[str, Any] = {"n_train": first["n_train"], "n_test": first["n_test"], "dim": first["dim"],
+                               "protocol": {**first["protocol"], "cv_folds": folds, "cv_seed": seed}}
+    for proto in protocols:
+        results[proto] = {frac: {**mean_sd([f[proto][frac]["mean"] for f in per_fold]),
+                                 "n_labels": first[proto][frac]["n_labels"]}
+                          for frac in first[proto]}
+    return results
+
+
 def format_results(results: dict[str, Any], title: str = "") -> str:
     """Markdown tables: accuracy (mean ± sd) per protocol and label fraction, the from-scratch
     baseline's rows beside; then equivariance R² and the other metrics' headline numbers."""
@@ -130,6 +157,9 @@ def format_results(results: dict[str, Any], title: str = "") -> str:
         for name, table in rows:
             cells = [format_cell(table[f]) if f in table else "-" for f in fracs]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        folds = results.get("protocol", {}).get("cv_folds")
+        if folds:
+            lines.append(f"\n{folds}-fold stratified cross-validation (no test set): mean ± sd over the folds")
     equi = [(name, r.get("equivariance")) for name, r in (("pretrained", results),
                                                            ("from scratch", results.get("scratch", {})))]
     equi = [(n, e) for n, e in equi if e]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from selfsup.encoders.graph import _pyg, require_graph_encoder
+from selfsup.encoders.graph import AggregateFirstGATConv, _pyg, gat_init_, require_graph_encoder
 from selfsup.methods.base import Method, Params
 from selfsup.objectives import ScaledCosineError
 
@@ -30,16 +30,22 @@ class GraphMAE(Method):
     recommended_preprocess = {"feature_norm": "none"}  # noqa: RUF012
 
     def __init__(self, encoder: nn.Module, mask_rate: float = 0.5, replace_rate: float = 0.05, alpha: float = 3.0,
-                 decoder_dropout: float = 0.1) -> None:
+                 decoder_dropout: float = 0.1, decoder_input_dropout: float = 0.0,
+                 decoder_init: str = "xavier_relu") -> None:
         super().__init__(encoder)
         require_graph_encoder(encoder, "GraphMAE")
         if not 0 < mask_rate < 1 or not 0 <= replace_rate < 1:
             raise ValueError(f"mask_rate must be in (0, 1) and replace_rate in [0, 1), got {mask_rate}, {replace_rate}")
         self.mask_rate, self.replace_rate = mask_rate, replace_rate
+        self.decoder_input_dropout = nn.Dropout(decoder_input_dropout)
         features = encoder.in_channels
         self.mask_token = nn.Parameter(torch.zeros(1, features))
         self.encoder_to_decoder = nn.Linear(encoder.out_dim, encoder.out_dim, bias=False)
-        self.decoder = _pyg().GATConv(encoder.out_dim, features, heads=1, dropout=decoder_dropout)
+        # the same one-head GAT either way; widening, it is cheaper to aggregate before projecting
+        self.decoder = (AggregateFirstGATConv(encoder.out_dim, features, dropout=decoder_dropout)
+                        if features > encoder.out_dim else
+                        _pyg().GATConv(encoder.out_dim, features, heads=1, dropout=decoder_dropout))
+        gat_init_(self.decoder, decoder_init)
         self.criterion = ScaledCosineError(alpha)
 
     def mask(self, n_candidates: int, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
@@ -62,6 +68,6 @@ class GraphMAE(Method):
         h = self.encoder.nodes(gb.replace(x=x_in))
         code = self.encoder_to_decoder(h)
         code = code.index_fill(0, masked, 0.0)  # re-mask: the decoder sees the masked nodes' neighbours only
-        recon = self.decoder(code, gb.edge_index)
+        recon = self.decoder(self.decoder_input_dropout(code), gb.edge_index)
         loss, logs = self.criterion(recon[masked], x[masked])
         return {"loss": loss, "embedding": self.encoder.samples(h, gb).detach(), **logs}
