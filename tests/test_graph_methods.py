@@ -291,8 +291,9 @@ def test_a_graph_set_without_a_test_split_is_evaluated_by_cross_validation(tmp_p
     np.savez(f, x=ds.x, edge_index=ds.edge_index, graph_ptr=ds.ptr, graph_labels=ds.labels)
     selfsup.pretrain(str(f), "graphcl", max_steps=2, batch_size=4, seed=0, run_dir=tmp_path / "run", **QUIET)
     enc = selfsup.load(tmp_path / "run")
-    res = selfsup.evaluate(enc, str(f), metrics=["linear", "knn"], fractions=(1.0,), folds=4)
+    res = selfsup.evaluate(enc, str(f), metrics=["linear", "knn"], fractions=(1.0,), folds=4, baseline="scratch")
     assert res["data"]["test"] is None and res["protocol"]["cv_folds"] == 4
+    assert len(res["scratch"]["knn"]["1"]["runs"]) == 4
     assert len(res["linear"]["1"]["runs"]) == 4 and res["n_test"] == 5
     with pytest.raises(DataError, match="retrieval need\\(s\\) a labelled test set"):
         selfsup.evaluate(enc, str(f), metrics=["linear", "retrieval"])

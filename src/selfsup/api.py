@@ -340,7 +340,12 @@ def evaluate(encoder: PretrainedEncoder, train: Any, test: Any = None, fractions
     kind, pre = encoder.modality, encoder.preprocess
     size = {"image_size": pre.size} if kind.name == "image" else {}
     if test is None:
-        return _cross_validate(encoder, kind.load(train, **size), train, metrics, fractions, seeds, folds, **kwargs)
+        data = kind.load(train, **size)
+        results = _cross_validate(encoder, data, train, metrics, fractions, seeds, folds, **kwargs)
+        if baseline == "scratch":
+            results["scratch"] = _cross_validate(scratch_encoder(encoder, seeds[0] if seeds else 0), data, train,
+                                                 metrics, fractions, seeds, folds, **kwargs)
+        return results
     tr = kind.load(train, split="train", **size)
     te = kind.load(test, split="test", **size)  # CIFAR folders, .npz files and UCR folders hold both splits
     for name, d in (("train", tr), ("test", te)):
