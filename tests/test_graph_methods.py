@@ -345,9 +345,16 @@ def test_graphcl_beats_a_random_encoder_on_mutag_over_seeds(shared_data):
     assert math.isfinite(np.std(acc))
 
 
-def test_graphmae_keeps_raw_features_and_grace_row_normalises(tmp_path):
+def test_graphmae_keeps_raw_features_grace_row_normalises_and_the_user_chooses(tmp_path):
     """Methods name the feature preprocessing of their paper; it is saved with the encoder."""
     ds = random_graph(n=30)
     assert selfsup.pretrain(ds, "graphmae", max_steps=1, encoder_kwargs={"out_dim": 8, "hidden": 8, "heads": 2},
                             **QUIET).preprocess.mode == "none"
     assert selfsup.pretrain(ds, "grace", max_steps=1, encoder_kwargs={"out_dim": 8}, **QUIET).preprocess.mode == "row"
+    chosen = selfsup.pretrain(ds, "graphmae", max_steps=1, feature_norm="row",
+                              encoder_kwargs={"out_dim": 8, "hidden": 8, "heads": 2}, **QUIET)
+    assert chosen.preprocess.mode == "row"  # the user's choice wins over the method's
+    with pytest.raises(selfsup.config.ConfigError, match="must be 'row' or 'none'"):
+        selfsup.pretrain(ds, "grace", max_steps=1, feature_norm="l2", **QUIET)
+    with pytest.raises(selfsup.config.ConfigError, match="feature_norm do not apply to image data"):
+        selfsup.pretrain(np.zeros((4, 8, 8, 3), np.uint8), "simclr", max_steps=1, feature_norm="row", **QUIET)

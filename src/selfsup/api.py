@@ -164,7 +164,7 @@ def pretrain(data: Any, method: str = "simclr", encoder: str | nn.Module | None 
              mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
              random_fields: str | None = None, mask_p: float | None = None,
              edge_drop: Sequence[float] | None = None, feature_mask: Sequence[float] | None = None,
-             encoder_kwargs: dict[str, Any] | None = None,
+             feature_norm: str | None = None, encoder_kwargs: dict[str, Any] | None = None,
              method_kwargs: dict[str, Any] | None = None, run_dir: str | os.PathLike | None = None,
              resume: bool = True, callbacks: Sequence[Callback] = (), skip_corrupt: bool = False,
              monitor: MonitorConfig | dict[str, Any] | None = None, **trainer_kwargs: Any) -> PretrainedEncoder:
@@ -178,7 +178,8 @@ def pretrain(data: Any, method: str = "simclr", encoder: str | nn.Module | None 
     ``monitor`` the ``MonitorConfig`` fields (online probe, periodic kNN, collapse alarm). Image views:
     ``n_views`` global views and ``n_local`` multi-crop views of ``local_size`` px, ``random_fields``
     (mild, medium, strong) Random Field Augmentations; series views: ``mask_p`` timestamp masking; graph
-    views: ``edge_drop`` / ``feature_mask`` rates, one per view.
+    views: ``edge_drop`` / ``feature_mask`` rates, one per view; graph ``feature_norm`` (row, none) overrides
+    the method's and the data's default node-feature normalisation.
     Example: ``enc = selfsup.pretrain("photos/", method="byol", epochs=50); enc.embed(x)``.
     """
     kind = modality_for(data, modality)
@@ -190,7 +191,8 @@ def pretrain(data: Any, method: str = "simclr", encoder: str | nn.Module | None 
     view_options = check_view_options(kind, {"n_local": n_local, "local_size": local_size, "local_scale": local_scale,
                                              "scale": scale, "mean": mean, "std": std,
                                              "random_fields": random_fields, "mask_p": mask_p,
-                                             "edge_drop": edge_drop, "feature_mask": feature_mask})
+                                             "edge_drop": edge_drop, "feature_mask": feature_mask,
+                                             "feature_norm": feature_norm})
     trainer_kwargs = _trainer_kwargs(trainer_kwargs)
     if "optimizer" not in trainer_kwargs:  # the paper's optimiser, as a block, unless the user chose one
         trainer_kwargs = {**METHODS[method].recommended_trainer, **trainer_kwargs}
@@ -201,8 +203,9 @@ def pretrain(data: Any, method: str = "simclr", encoder: str | nn.Module | None 
     check_keys("method", mkw, METHODS[method].__init__, skip=("self", "encoder"))
     _check_pretext(wrapper.get("pretext"), kind.name)
     torch.manual_seed(cfg.seed)
+    chosen = {"feature_norm": feature_norm} if feature_norm is not None else {}  # the user's choice wins
     preprocess = kind.preprocess(ds, image_size=image_size, mean=mean, std=std,
-                                 **METHODS[method].recommended_preprocess)
+                                 **{**METHODS[method].recommended_preprocess, **chosen})
     enc_defaults = kind.encoder_kwargs(encoder, preprocess, ds) if isinstance(encoder, str) else {}
     enc, enc_name, ekw = build_encoder(encoder, getattr(preprocess, "size", None), enc_defaults,
                                        **dict(encoder_kwargs or {}))

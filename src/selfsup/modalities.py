@@ -33,7 +33,7 @@ ENCODER_MODALITY = {"ts_conv": "series", "patch_tst": "series", "pits": "series"
 IMAGE_VIEW_OPTIONS = {"n_local": 0, "local_size": None, "local_scale": (0.05, 0.14), "scale": None,
                       "mean": IMAGENET_MEAN, "std": IMAGENET_STD, "random_fields": None}
 SERIES_VIEW_OPTIONS = {"mask_p": None}
-GRAPH_VIEW_OPTIONS = {"edge_drop": None, "feature_mask": None}
+GRAPH_VIEW_OPTIONS = {"edge_drop": None, "feature_mask": None, "feature_norm": None}
 
 
 @dataclass(frozen=True)
