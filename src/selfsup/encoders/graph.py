@@ -106,15 +106,17 @@ def gat_init_(conv: nn.Module, init: str) -> None:
     projection and the attention vectors, zero bias)."""
     if init not in GAT_INITS:
         raise ValueError(f"GAT init must be one of {', '.join(GAT_INITS)}, got {init!r}")
-    if init == "glorot":
-        return
+    from torch_geometric.nn.inits import glorot
+
     gain = nn.init.calculate_gain("relu")
     with torch.no_grad():
         for name, p in conv.named_parameters():
-            if name.startswith("att_"):  # (1, heads, C) as DGL's attn_l / attn_r
-                nn.init.xavier_normal_(p.view(1, -1, p.shape[-1]) if p.dim() == 3 else p.view(1, 1, -1), gain=gain)
-            elif name.startswith("lin") and name.endswith("weight"):
-                nn.init.xavier_normal_(p, gain=gain)
+            if name.startswith("att_") or (name.startswith("lin") and name.endswith("weight")):
+                if init == "glorot":
+                    glorot(p)
+                else:  # attention vectors as DGL's attn_l / attn_r: (1, heads, C)
+                    nn.init.xavier_normal_(p if p.dim() != 2 or name.startswith("lin") else p.view(1, 1, -1),
+                                           gain=gain)
             elif name == "bias":
                 p.zero_()
 
@@ -175,9 +177,7 @@ class AggregateFirstGATConv(nn.Module):
         self.att_dst = nn.Parameter(torch.empty(1, out_channels))
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.dropout, self.negative_slope = dropout, negative_slope
-        for w in (self.lin.weight, self.att_src, self.att_dst):  # glorot, as torch-geometric initialises GATConv
-            bound = (6.0 / (w.shape[0] + w.shape[1])) ** 0.5
-            nn.init.uniform_(w, -bound, bound)
+        gat_init_(self, "glorot")  # as torch-geometric initialises GATConv
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         from torch_geometric.utils import add_self_loops, remove_self_loops, softmax

@@ -9,6 +9,8 @@ the same sample, its negatives every other sample in every view.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -41,7 +43,7 @@ class _Contrast:
         self.pos_col = (others[:, None, :] * self.m + local[None, :, None]).reshape(-1, self.V - 1)
         self.rows = torch.arange(self.V * self.n, device=dev)
 
-    @property
+    @functools.cached_property
     def cos(self) -> Tensor:
         """The cosine similarities, for losses that need them rather than the logits."""
         return self.logits * self.temperature
