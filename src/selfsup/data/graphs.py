@@ -494,12 +494,20 @@ def is_edge_list(path: Path) -> bool:
     return path.suffix in _TABLE_SUFFIXES and path.name[: -len(path.suffix)].endswith("edges")
 
 
-def _split_line(line: str, suffix: str) -> list[str]:
-    if suffix == ".csv":
-        return [f.strip() for f in line.split(",")]
-    if suffix == ".tsv":
-        return [f.strip() for f in line.split("\t")]
-    return line.replace(",", " ").split()
+def _table_rows(f: Path) -> list[tuple[int, list[str]]]:
+    """(line number, stripped fields) of every non-blank line: CSV/TSV through the csv module (quoted fields
+    allowed), ``.txt`` split on whitespace or commas. The one reader of edge lists and node tables."""
+    import csv
+
+    try:
+        with open(f, newline="") as fh:
+            if f.suffix in (".csv", ".tsv"):
+                rows = list(csv.reader(fh, delimiter="\t" if f.suffix == ".tsv" else ","))
+            else:
+                rows = [line.replace(",", " ").split() for line in fh.read().splitlines()]
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"{f}: cannot be read as a text table ({e})") from e
+    return [(i + 1, [c.strip() for c in r]) for i, r in enumerate(rows) if any(c.strip() for c in r)]
 
 
 NodeTable = tuple[list[str] | None, np.ndarray, np.ndarray | None, dict[str, np.ndarray], list[str]]
@@ -507,28 +515,25 @@ NodeTable = tuple[list[str] | None, np.ndarray, np.ndarray | None, dict[str, np.
 
 def _read_node_table(f: Path) -> NodeTable:
     """(ids or None, features (N, F), labels or None, split masks, class names) from a table with a header row."""
-    import csv
+    from collections import Counter
 
-    try:
-        with open(f, newline="") as fh:
-            rows = list(csv.reader(fh, delimiter="\t" if f.suffix == ".tsv" else ","))
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"{f}: cannot be read as a text table ({e})") from e
-    rows = [r for r in rows if any(c.strip() for c in r)]
-    if len(rows) < 2:
+    table = _table_rows(f)
+    if len(table) < 2:
         raise DataError(f"{f}: a node table needs a header row and one row per node")
-    header = [h.strip().lower() for h in rows[0]]
-    for i, r in enumerate(rows[1:], start=2):
+    rows = [r for _, r in table]
+    header = [h.lower() for h in rows[0]]
+    for line, r in table[1:]:
         if len(r) != len(header):
-            raise DataError(f"{f}, line {i}: {len(r)} values for the {len(header)} columns of the header")
-    body = [[c.strip() for c in r] for r in rows[1:]]
+            raise DataError(f"{f}, line {line}: {len(r)} values for the {len(header)} columns of the header")
+    lines = [line for line, _ in table[1:]]
+    body = rows[1:]
     id_col = next((header.index(c) for c in _ID_COLUMNS if c in header), None)
     label_col = header.index("label") if "label" in header else None
     split_col = header.index("split") if "split" in header else None
     ids = [r[id_col] for r in body] if id_col is not None else None
     if ids is not None and len(set(ids)) != len(ids):
-        dup = next(x for x in ids if ids.count(x) > 1)
-        raise DataError(f"{f}: node id {dup!r} appears on lines {[i + 2 for i, x in enumerate(ids) if x == dup]}; "
+        dup = next(x for x, c in Counter(ids).items() if c > 1)
+        raise DataError(f"{f}: node id {dup!r} appears on lines {[lines[i] for i, x in enumerate(ids) if x == dup]}; "
                         "ids must be unique")
     feature_cols = [j for j in range(len(header)) if j not in (id_col, label_col, split_col)]
     try:
@@ -539,13 +544,13 @@ def _read_node_table(f: Path) -> NodeTable:
                 try:
                     float(r[j])
                 except ValueError:
-                    raise DataError(f"{f}, line {i + 2}, column {rows[0][j].strip()!r}: {r[j]!r} is not a number; "
+                    raise DataError(f"{f}, line {lines[i]}, column {rows[0][j]!r}: {r[j]!r} is not a number; "
                                     "feature columns are numeric (name the label column 'label', the split 'split', "
                                     f"the id column one of {', '.join(_ID_COLUMNS)})") from None
         raise
     if not np.isfinite(x).all():
         i, k = (int(v[0]) for v in np.nonzero(~np.isfinite(x)))
-        raise DataError(f"{f}, line {i + 2}, column {rows[0][feature_cols[k]].strip()!r}: {body[i][feature_cols[k]]!r}"
+        raise DataError(f"{f}, line {lines[i]}, column {rows[0][feature_cols[k]]!r}: {body[i][feature_cols[k]]!r}"
                         " is not finite; fill or drop missing features first")
     labels, names = None, []
     if label_col is not None:
@@ -561,7 +566,7 @@ def _read_node_table(f: Path) -> NodeTable:
         bad = sorted(set(split) - {*NODE_SPLITS, ""})
         if bad:
             i = int(np.argmax(np.isin(split, bad)))
-            raise DataError(f"{f}, line {i + 2}: split {body[i][split_col]!r}; the split column holds train, val, "
+            raise DataError(f"{f}, line {lines[i]}: split {body[i][split_col]!r}; the split column holds train, val, "
                             "test or nothing")
         masks = {k: split == k for k in NODE_SPLITS if (split == k).any()}
     return ids, x, labels, masks, names
@@ -579,11 +584,7 @@ def load_edge_list(path: str | os.PathLike, nodes: str | os.PathLike | None = No
     nodes_file = Path(nodes) if nodes is not None else found_nodes
     if not edges_file.exists():
         raise DataError(f"{edges_file}: no such file")
-    try:
-        lines = edges_file.read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"{edges_file}: cannot be read as text ({e})") from e
-    pairs = [(i + 1, _split_line(line, edges_file.suffix)) for i, line in enumerate(lines) if line.strip()]
+    pairs = _table_rows(edges_file)
     if pairs and tuple(v.lower() for v in pairs[0][1]) in _EDGE_HEADERS:
         pairs = pairs[1:]
     for line, fields in pairs:
