@@ -20,9 +20,12 @@ TWO_VIEWS = {"sie", "equicaps"}  # exactly two views, related by a rotation
 
 SERIES = {n for n, c in METHODS.items() if c.modalities == ("series",)}  # built for (B, C, T) series
 GRAPH = {n for n, c in METHODS.items() if c.modalities == ("graph",)}  # built for GraphBatch
+TABULAR = {n for n, c in METHODS.items() if c.modalities == ("tabular",)}  # (B, numeric + categorical codes)
 
 
 def _encoder(name):
+    if name in TABULAR:
+        return selfsup.create_encoder("tab_mlp", n_numeric=3, cardinalities=[4], hidden=16, depth=2)
     if name in GRAPH:
         return selfsup.create_encoder("gat" if name == "graphmae" else "gcn", in_channels=3, out_dim=16, hidden=8,
                                       **({"heads": 2} if name == "graphmae" else {}))
@@ -57,6 +60,13 @@ def test_gradients_reach_the_encoder_and_never_a_teacher(name):
                                  np.zeros(8))
         m.setup(8)
         made = graph_views(METHODS[name].default_views)(graphs.batch(np.arange(8)), torch.Generator().manual_seed(0))
+        views, params = [v for v, _ in made], [{**p, "index": torch.arange(8)} for _, p in made]
+    elif name in TABULAR:  # the method's own table views: 3 standardised numeric columns and one category code
+        from selfsup.views.tabular import tabular_views
+
+        rows = torch.cat([torch.randn(8, 3), torch.randint(0, 4, (8, 1)).float()], 1)
+        m.setup(8)
+        made = tabular_views(METHODS[name].default_views)(rows, torch.Generator().manual_seed(0))
         views, params = [v for v, _ in made], [{**p, "index": torch.arange(8)} for _, p in made]
     elif name in SERIES:  # the method's own series views, with missing values in the batch
         series = torch.randn(16, 2, 32)

@@ -15,8 +15,10 @@ from torch import Tensor, nn
 
 from selfsup.config import ConfigError, check_keys
 from selfsup.data import DataError, ImageDataset, load_images
+from selfsup.data.audio import load_audio
 from selfsup.data.graphs import load_graphs
 from selfsup.data.series import load_series
+from selfsup.data.tabular import load_table
 from selfsup.encoders import ENCODERS, create_encoder, wrap_module
 from selfsup.evaluate import PROTOCOLS, evaluate_embeddings
 from selfsup.evaluate.embed import embed_source
@@ -66,10 +68,15 @@ class PretrainedEncoder:
         return f"PretrainedEncoder({self.name}, out_dim={self.out_dim}, {self.modality.name})"
 
     def embed(self, x: Any, batch_size: int = 512, device: str | torch.device | None = None) -> np.ndarray:
-        data = x if isinstance(x, Tensor) else self.modality.load(x)
+        data = x if isinstance(x, Tensor) else self.load_data(x)
         if device is not None:
             self.module.to(device)
         return embed_source(self.module, data, self.preprocess, batch_size)
+
+    def load_data(self, x: Any, split: str | None = None) -> Any:
+        """``x`` read as this encoder's training data was (image size; a table's column types and codes)."""
+        opts = self.modality.load_options(self.preprocess)
+        return self.modality.load(x, **opts) if split is None else self.modality.load(x, split=split, **opts)
 
     def spec(self) -> dict[str, Any]:
         return {"format": _FORMAT, "name": self.name, "kwargs": self.kwargs, "out_dim": self.out_dim,
@@ -164,11 +171,12 @@ def pretrain(data: Any, method: str = "simclr", encoder: str | nn.Module | None 
              mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
              random_fields: str | None = None, mask_p: float | None = None,
              edge_drop: Sequence[float] | None = None, feature_mask: Sequence[float] | None = None,
-             feature_norm: str | None = None, encoder_kwargs: dict[str, Any] | None = None,
-             method_kwargs: dict[str, Any] | None = None, run_dir: str | os.PathLike | None = None,
+             feature_norm: str | None = None, corruption: float | None = None, crop: float | None = None,
+             encoder_kwargs: dict[str, Any] | None = None, method_kwargs: dict[str, Any] | None = None,
+             run_dir: str | os.PathLike | None = None,
              resume: bool = True, callbacks: Sequence[Callback] = (), skip_corrupt: bool = False,
              monitor: MonitorConfig | dict[str, Any] | None = None, **trainer_kwargs: Any) -> PretrainedEncoder:
-    """Pretrain an encoder on unlabeled data (images, time series or graphs) and return it (also saved to
+    """Pretrain an encoder on unlabeled data (images, time series, graphs or tables) and return it (also saved to
     ``run_dir``).
 
     ``modality`` (auto, image, series, graph) is read from the data when not given. ``encoder`` and ``views``
@@ -179,7 +187,11 @@ def pretrain(data: Any, method: str = "simclr", encoder: str | nn.Module | None 
     ``n_views`` global views and ``n_local`` multi-crop views of ``local_size`` px, ``random_fields``
     (mild, medium, strong) Random Field Augmentations; series views: ``mask_p`` timestamp masking; graph
     views: ``edge_drop`` / ``feature_mask`` rates, one per view; graph ``feature_norm`` (row, none) overrides
-    the method's and the data's default node-feature normalisation.
+    the method's and the data's default node-feature normalisation; table views: ``corruption``, the fraction
+    of features drawn from their marginals (SCARF 0.6, VIME 0.3). A table's label column is left out of
+    the features: pass a ``TabularDataset`` from ``selfsup.data.tabular.load_table(path, target=...)``, or a
+    file whose label column is named label, target, class or y. Audio views: ``crop``, the fraction of the
+    clip each view keeps (BYOL-A style views; the front end, log-mel or waveform, follows the encoder).
     Example: ``enc = selfsup.pretrain("photos/", method="byol", epochs=50); enc.embed(x)``.
     """
     kind = modality_for(data, modality)
@@ -192,7 +204,8 @@ def pretrain(data: Any, method: str = "simclr", encoder: str | nn.Module | None 
                                              "scale": scale, "mean": mean, "std": std,
                                              "random_fields": random_fields, "mask_p": mask_p,
                                              "edge_drop": edge_drop, "feature_mask": feature_mask,
-                                             "feature_norm": feature_norm})
+                                             "feature_norm": feature_norm, "corruption": corruption,
+                                             "crop": crop})
     trainer_kwargs = _trainer_kwargs(trainer_kwargs)
     if "optimizer" not in trainer_kwargs:  # the paper's optimiser, as a block, unless the user chose one
         trainer_kwargs = {**METHODS[method].recommended_trainer, **trainer_kwargs}
@@ -204,7 +217,7 @@ def pretrain(data: Any, method: str = "simclr", encoder: str | nn.Module | None 
     _check_pretext(wrapper.get("pretext"), kind.name)
     torch.manual_seed(cfg.seed)
     chosen = {"feature_norm": feature_norm} if feature_norm is not None else {}  # the user's choice wins
-    preprocess = kind.preprocess(ds, image_size=image_size, mean=mean, std=std,
+    preprocess = kind.preprocess(ds, image_size=image_size, mean=mean, std=std, encoder=encoder,
                                  **{**METHODS[method].recommended_preprocess, **chosen})
     enc_defaults = kind.encoder_kwargs(encoder, preprocess, ds) if isinstance(encoder, str) else {}
     enc, enc_name, ekw = build_encoder(encoder, getattr(preprocess, "size", None), enc_defaults,
@@ -285,7 +298,8 @@ def _write_run_config(run: Path, cfg: dict[str, Any]) -> None:
 
 
 def _monitors(monitor: MonitorConfig, kind: Any, ds: Any, preprocess: Any) -> list[Callback]:
-    test = kind.load(monitor.knn_test, split="test") if monitor.knn_every and monitor.knn_test else None
+    test = (kind.load(monitor.knn_test, split="test", **kind.load_options(preprocess))
+            if monitor.knn_every and monitor.knn_test else None)
     if test is not None and not test.has_labels:
         raise DataError(f"{test.origin}: monitor.knn_test has no labels; use class sub-folders, labelled series "
                         "or an array file with labels")
@@ -341,16 +355,15 @@ def evaluate(encoder: PretrainedEncoder, train: Any, test: Any = None, fractions
         raise ConfigError(f"baseline must be auto, scratch or none, got {baseline!r}")
     finetune = _section("finetune", finetune, FinetuneConfig)
     kind, pre = encoder.modality, encoder.preprocess
-    size = {"image_size": pre.size} if kind.name == "image" else {}
     if test is None:
-        data = kind.load(train, **size)
+        data = encoder.load_data(train)
         results = _cross_validate(encoder, data, train, metrics, fractions, seeds, folds, **kwargs)
         if baseline == "scratch":
             results["scratch"] = _cross_validate(scratch_encoder(encoder, seeds[0] if seeds else 0), data, train,
                                                  metrics, fractions, seeds, folds, **kwargs)
         return results
-    tr = kind.load(train, split="train", **size)
-    te = kind.load(test, split="test", **size)  # CIFAR folders, .npz files and UCR folders hold both splits
+    tr = encoder.load_data(train, split="train")
+    te = encoder.load_data(test, split="test")  # CIFAR folders, .npz files and UCR folders hold both splits
     for name, d in (("train", tr), ("test", te)):
         if not d.has_labels:
             raise DataError(f"{d.origin}: the {name} data has no labels; use class sub-folders, labelled series or "
@@ -416,7 +429,8 @@ def pretrain_from_config(cfg: dict[str, Any]) -> PretrainedEncoder:
                           ".npy/.npz file, a CIFAR-10 folder, Planetoid ind.<name> files or a TU folder")
     path = data.pop("path")
     kind = modality_for(path, data.pop("modality", None) or "auto")
-    loader = {"image": load_images, "series": load_series, "graph": load_graphs}[kind.name]
+    loader = {"image": load_images, "series": load_series, "graph": load_graphs, "tabular": load_table,
+              "audio": load_audio}[kind.name]
     check_keys("data", data, loader, skip=("path", "data"))
     views_cfg = dict(cfg.get("views") or {})
     valid_views = ("preset", "n_views", *kind.view_options)

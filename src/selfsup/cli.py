@@ -36,7 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     pt = sub.add_parser("pretrain", help="pretrain an encoder on unlabeled data", epilog=epilog,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     pt.add_argument("data", nargs="?", help="folder of images, series file (UCR .tsv, UEA .ts, CSV), UCR/UEA dataset "
-                                            "folder, .npy/.npz file, or CIFAR-10 python folder")
+                                            "folder, .npy/.npz file, CIFAR-10 python folder, graph files, a "
+                                            "table (.csv/.tsv/.csv.gz/.parquet), or .wav files")
     pt.add_argument("overrides", nargs="*", metavar="section.key=value", help="config overrides")
     pt.add_argument("--config", help="YAML config with sections data, views, encoder, method, trainer")
     pt.add_argument("--method", help=f"one of {', '.join(METHODS)} (default simclr)")
@@ -44,8 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     pt.add_argument("--epochs", type=int)
     pt.add_argument("--batch-size", type=int)
     pt.add_argument("--image-size", type=int)
-    pt.add_argument("--modality", choices=("auto", "image", "series"), help="data modality (default: read from the "
-                                                                          "data)")
+    pt.add_argument("--modality", choices=("auto", "image", "series", "graph", "tabular", "audio"),
+                    help="data modality (default: read from the data)")
+    pt.add_argument("--target", help="a table's label column, left out of the features (default: one named label, "
+                                     "target, class or y)")
+    pt.add_argument("--categorical", help="comma list of table columns to read as categories (numbers that name "
+                                          "categories)")
     pt.add_argument("--max-steps", type=int, help="stop after this many steps (instead of --epochs)")
     pt.add_argument("--run-dir", help="where checkpoints, metrics and the encoder go; an existing run resumes")
     pt.add_argument("--knn-test", help="labelled data: log kNN accuracy on it during training (monitor.knn_test)")
@@ -118,11 +123,13 @@ def cmd_pretrain(a: argparse.Namespace) -> int:
     for flag, key in ((a.method, "method.name"), (a.encoder, "encoder.name"), (a.epochs, "trainer.epochs"),
                       (a.batch_size, "trainer.batch_size"), (a.image_size, "data.image_size"),
                       (a.modality, "data.modality"), (a.max_steps, "trainer.max_steps"),
-                      (a.run_dir, "run_dir")):
+                      (a.run_dir, "run_dir"), (a.target, "data.target")):
         if flag is not None:
             overrides.append(f"{key}={flag}")
     if a.skip_corrupt:
         overrides.append("data.skip_corrupt=true")
+    if a.categorical:
+        overrides.append(f"data.categorical=[{a.categorical}]")
     if a.knn_test:
         overrides += [f"monitor.knn_test={a.knn_test}", f"monitor.knn_every={a.knn_every or 200}"]
     elif a.knn_every:
@@ -165,7 +172,7 @@ def cmd_embed(a: argparse.Namespace) -> int:
     from selfsup.api import load
 
     enc = load(a.encoder)
-    data = enc.modality.load(a.data, **({"image_size": enc.preprocess.size} if enc.modality.name == "image" else {}))
+    data = enc.load_data(a.data)
     z = enc.embed(data, batch_size=a.batch_size)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)

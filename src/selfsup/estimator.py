@@ -85,7 +85,7 @@ class SelfSupervised:
         module = enc.module
         if not hasattr(module, "forward_timestamps"):
             raise ValueError(f"encoder {enc.name} gives one vector per sample; use encoding_window='full_series'")
-        ds = enc.modality.load(data)
+        ds = enc.load_data(data)
         out = []
         was_training = module.training
         module.eval()

@@ -13,12 +13,14 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from selfsup.encoders.audio import SpectrogramCNN, WaveformCNN
 from selfsup.encoders.capsules import CapsuleEncoder
 from selfsup.encoders.cnn import SmallCNN
 from selfsup.encoders.graph import GAT, GCN, GIN
 from selfsup.encoders.resnet import ResNet, resnet18, resnet50
 from selfsup.encoders.scattering import ScatteringEncoder
 from selfsup.encoders.series import DilatedConvEncoder, PatchEncoder
+from selfsup.encoders.tabular import TabularMLP
 from selfsup.encoders.vit import VisionTransformer, vit_tiny
 
 ENCODERS: dict[str, Callable[..., nn.Module]] = {
@@ -38,6 +40,11 @@ ENCODERS: dict[str, Callable[..., nn.Module]] = {
     "gcn": GCN,  # GRACE's 2-layer GCN
     "gat": GAT,  # GraphMAE's 2-layer, 4-head GAT
     "gin": GIN,  # GraphCL's 5-layer GIN with sum readout of every layer
+    # tables (B, numeric + categorical codes)
+    "tab_mlp": TabularMLP,  # SCARF's 4-layer ReLU MLP, one embedding table per categorical column
+    # audio: (B, 1, T) normalised waveforms or (B, 1, n_mels, frames) log-mel from the audio front end
+    "audio_conv1d": WaveformCNN,  # strided 1-D convolutions on the waveform, mean + max over time
+    "audio_conv2d": SpectrogramCNN,  # BYOL-A's AudioNTT2020 on log-mel
 }
 
 
@@ -113,6 +120,7 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-__all__ = ["ENCODERS", "CapsuleEncoder", "DilatedConvEncoder", "PatchEncoder",
-           "ResNet", "ScatteringEncoder", "SmallCNN", "VisionTransformer",
+__all__ = ["ENCODERS", "CapsuleEncoder", "DilatedConvEncoder",
+           "PatchEncoder", "ResNet", "ScatteringEncoder", "SmallCNN", "SpectrogramCNN", "TabularMLP",
+           "VisionTransformer", "WaveformCNN",
            "WrappedEncoder", "count_parameters", "create_encoder", "resnet18", "resnet50", "vit_tiny", "wrap_module"]

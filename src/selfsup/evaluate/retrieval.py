@@ -58,20 +58,26 @@ def kmeans_scores(z: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict[str,
     return {"nmi": float(normalized_mutual_info_score(y, pred)), "ari": float(adjusted_rand_score(y, pred))}
 
 
+def novelty_auroc(normal_z: np.ndarray, test_z: np.ndarray, is_anomaly: np.ndarray, k: int = 5) -> float:
+    """AUROC of scoring test samples by their mean cosine distance to the k nearest ``normal_z`` (samples the
+    detector knows as normal), against ``is_anomaly``."""
+    from sklearn.metrics import roc_auc_score
+
+    sim, _ = cosine_neighbours(test_z, normal_z, k, exclude_self=False)
+    return float(roc_auc_score(np.asarray(is_anomaly, dtype=bool), 1 - sim.mean(1)))
+
+
 def anomaly_auroc(train_z: np.ndarray, train_y: np.ndarray, test_z: np.ndarray, test_y: np.ndarray,
                   k: int = 5) -> dict[str, float]:
     """One class at a time is the anomaly: score test samples by mean cosine distance to their k nearest
     normal training samples; AUROC per held-out class and the mean."""
-    from sklearn.metrics import roc_auc_score
-
     tr_y, te_y = np.asarray(train_y), np.asarray(test_y)
     out: dict[str, float] = {}
     for c in np.unique(tr_y):
         normal = tr_y != c
         if not (te_y == c).any() or (te_y == c).all():
             continue
-        sim, _ = cosine_neighbours(test_z, np.asarray(train_z)[normal], k, exclude_self=False)
-        out[f"class_{c}"] = float(roc_auc_score(te_y == c, 1 - sim.mean(1)))
+        out[f"class_{c}"] = novelty_auroc(np.asarray(train_z)[normal], test_z, te_y == c, k)
     if not out:
         raise DataError("anomaly AUROC needs a test set with both held-out and normal samples")
     out["mean"] = float(np.mean(list(out.values())))

@@ -36,6 +36,7 @@ from selfsup.methods.nnclr import NNCLR
 from selfsup.methods.pretext import PretextMethod, PretextTask, WithPretext
 from selfsup.methods.relative_position import RelativePosition, RelativePositionTask
 from selfsup.methods.rotnet import RotationTask, RotNet
+from selfsup.methods.scarf import SCARF
 from selfsup.methods.scatsimclr import ScatSimCLR
 from selfsup.methods.sie import SIE
 from selfsup.methods.simclr import SimCLR
@@ -45,6 +46,7 @@ from selfsup.methods.swav import SwAV
 from selfsup.methods.ts2vec import TS2Vec
 from selfsup.methods.vicreg import VICReg
 from selfsup.methods.view_params import ViewParameterTask, ViewParams
+from selfsup.methods.vime import VIME
 from selfsup.methods.wmse import WMSE
 
 METHODS: dict[str, type[Method]] = {
@@ -92,6 +94,9 @@ METHODS: dict[str, type[Method]] = {
     "bgrl": BGRL,
     "graphcl": GraphCL,
     "dgi": DGI,
+    # tables: contrast with marginal-corrupted rows, estimate the mask and the features
+    "scarf": SCARF,
+    "vime": VIME,
 }
 
 #: tasks any method can add to its loss (``pretext=``); each takes the encoder width and its own kwargs

@@ -13,6 +13,7 @@ from selfsup.objectives.contrastive import (
 from selfsup.objectives.distillation import NegativeCosineLoss
 from selfsup.objectives.distributed import all_reduce_mean, full_precision, gather
 from selfsup.objectives.masked import MaskedReconstructionLoss, PatchRankingLoss, ScaledCosineError
+from selfsup.objectives.multimodal import LearnableTemperature, MultiModalInfoNCELoss, PairwiseCLIPLoss, SymileLoss
 from selfsup.objectives.pretext import PretextClassificationLoss, PretextRegressionLoss
 from selfsup.objectives.redundancy import BarlowTwinsLoss, MixedCorrelationLoss, VICRegLoss, WhiteningMSELoss, whiten
 
@@ -23,17 +24,21 @@ __all__ = [
     "DebiasedContrastiveLoss",
     "DecoupledContrastiveLoss",
     "InfoNCELoss",
+    "LearnableTemperature",
     "MaskedReconstructionLoss",
     "MixedCorrelationLoss",
+    "MultiModalInfoNCELoss",
     "MultiViewInfoNCELoss",
     "NTXentLoss",
     "NegativeCosineLoss",
+    "PairwiseCLIPLoss",
     "PatchRankingLoss",
     "PretextClassificationLoss",
     "PretextRegressionLoss",
     "RobustContrastiveLoss",
     "ScaledCosineError",
     "SwAVLoss",
+    "SymileLoss",
     "VICRegLoss",
     "WhiteningMSELoss",
     "all_reduce_mean",

@@ -110,17 +110,15 @@ def _sample(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
 def _load_data(data: Any, evaluation: dict[str, Any], encoder: Any) -> Any:
     """The labelled data to map: given, or the test set ``selfsup evaluate`` recorded, read as the encoder's
     modality (images at its input size, or series)."""
-    kind = encoder.modality
-    size = {"image_size": encoder.preprocess.size} if kind.name == "image" else {}
     if data is None:
         recorded = (evaluation.get("data") or {}).get("test")
         if not recorded or recorded == "arrays":
             return None
         try:
-            return kind.load(recorded, split=(evaluation.get("data") or {}).get("test_split", "test"), **size)
+            return encoder.load_data(recorded, split=(evaluation.get("data") or {}).get("test_split", "test"))
         except (DataError, FileNotFoundError):
             return None  # the recorded data moved: the report goes on without the embedding sections
-    return kind.load(data, split="test", **size) if isinstance(data, (str, os.PathLike)) else data
+    return encoder.load_data(data, split="test") if isinstance(data, (str, os.PathLike)) else data
 
 
 def _summary_cards(rows: list[dict[str, str]], evaluation: dict[str, Any]) -> str:

@@ -8,7 +8,7 @@ returns them beside the result, for pretext heads, equivariance measures and rew
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -37,6 +37,20 @@ class ViewOp(nn.Module):
 
     def forward(self, x: Tensor, g: torch.Generator) -> tuple[Tensor, Params]:  # pragma: no cover
         raise NotImplementedError
+
+
+class Preprocessed(ViewOp):
+    """An encoder's inference preprocessing as the first op of a view, for modalities whose augmentations
+    work on preprocessed values (standardised series and table columns) when fine-tuning."""
+
+    name = "preprocess"
+
+    def __init__(self, preprocess: Callable[[Tensor], Tensor]) -> None:
+        super().__init__()
+        self.preprocess = preprocess
+
+    def forward(self, x: Tensor, g: torch.Generator) -> tuple[Tensor, Params]:
+        return self.preprocess(x), {}
 
 
 class ViewPipeline(nn.Module):

@@ -1,0 +1,234 @@
+"""The Python face for paired multimodal records: align one encoder per modality, embed, evaluate.
+
+``pretrain_records(records, objective="clip")`` trains ``methods.alignment.ModalityAlignment`` on a
+``MultiModalDataset`` with each modality's own preprocessing, default views (one view per record) and
+default encoder, and returns a ``MultiModalEncoder``: one ``PretrainedEncoder`` per modality (each
+usable alone: ``selfsup.evaluate``, fine-tuning, ``embed``) plus the projections into the shared space
+that cross-modal retrieval reads. ``evaluate_records`` measures each modality and their fusion with the
+frozen probes, and cross-modal retrieval (recall@k).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from selfsup.api import PretrainedEncoder, _trainer_kwargs, build_encoder
+from selfsup.config import ConfigError
+from selfsup.data import DataError
+from selfsup.data.multimodal import MultiModalDataset, RecordBatch
+from selfsup.evaluate import evaluate_embeddings
+from selfsup.methods.alignment import OBJECTIVES, ModalityAlignment
+from selfsup.modalities import modality_for
+from selfsup.train import TrainConfig, Trainer
+
+PROJECTORS_FILE = "projectors.safetensors"
+
+
+class RecordViews(nn.Module):
+    """Each modality's own view pipeline applied to its part of a ``RecordBatch`` (one view per record)."""
+
+    def __init__(self, views: Mapping[str, nn.Module]) -> None:
+        super().__init__()
+        self.views = nn.ModuleDict(dict(views))
+
+    def forward(self, rb: RecordBatch, g: torch.Generator) -> list[tuple[RecordBatch, dict[str, Tensor]]]:
+        parts, params = {}, {}
+        for name, view in self.views.items():
+            x, p = view(rb.parts[name], g)[0]
+            parts[name] = x
+            params.update({f"{name}.{k}": v for k, v in p.items()})
+        return [(RecordBatch(parts, rb.present), params)]
+
+
+class MultiModalEncoder:
+    """One ``PretrainedEncoder`` per modality and the linear maps into the shared space."""
+
+    def __init__(self, encoders: Mapping[str, PretrainedEncoder], projectors: Mapping[str, nn.Linear],
+                 objective: str) -> None:
+        self.encoders, self.projectors, self.objective = dict(encoders), dict(projectors), objective
+
+    def __repr__(self) -> str:
+        return f"MultiModalEncoder({', '.join(f'{k}: {v.name}' for k, v in self.encoders.items())}; {self.objective})"
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.encoders)
+
+    def embed(self, name: str, data: Any, aligned: bool = False, batch_size: int = 512) -> np.ndarray:
+        """Modality ``name``'s embeddings of ``data``; ``aligned``: L2-normalised in the shared space."""
+        if name not in self.encoders:
+            raise ConfigError(f"no modality {name!r}; this encoder has {', '.join(self.encoders)}")
+        z = self.encoders[name].embed(data, batch_size=batch_size)
+        if not aligned:
+            return z
+        with torch.no_grad():
+            p = self.projectors[name](torch.from_numpy(z))
+            return torch.nn.functional.normalize(p, dim=1).numpy()
+
+    def embed_records(self, records: MultiModalDataset, aligned: bool = False) -> dict[str, np.ndarray]:
+        """Per modality (N, D) embeddings of every record's part, NaN rows where the modality is missing."""
+        out = {}
+        for m, name in enumerate(records.names):
+            z = self.embed(name, records.parts[name], aligned)
+            out[name] = np.where(records.present[:, m, None], z, np.nan).astype(np.float32)
+        return out
+
+    def fused(self, records: MultiModalDataset) -> np.ndarray:
+        """(N, sum D + M): each modality's embedding standardised over the records that have it (zeros where
+        missing), then the presence indicators: one vector per record for the probes."""
+        cols = []
+        for m, z in enumerate(self.embed_records(records).values()):
+            have = records.present[:, m]
+            mean = np.nanmean(z[have], 0) if have.any() else 0.0
+            sd = np.nanstd(z[have], 0) + 1e-6 if have.any() else 1.0
+            cols.append(np.where(have[:, None], (z - mean) / sd, 0.0))
+        return np.concatenate([*cols, records.present.astype(np.float64)], 1).astype(np.float32)
+
+    def save(self, run_dir: str | os.PathLike) -> Path:
+        """``encoder_<name>.safetensors`` per modality (each loadable with ``selfsup.load``) and the projections."""
+        from safetensors.torch import save
+
+        from selfsup.train.checkpoint import atomic_write_bytes
+
+        run = Path(run_dir)
+        run.mkdir(parents=True, exist_ok=True)
+        for name, enc in self.encoders.items():
+            enc.save(run / f"encoder_{name}.safetensors")
+        tensors = {f"{k}.{n}": t.detach().cpu().contiguous() for k, p in self.projectors.items()
+                   for n, t in p.state_dict().items()}
+        meta = {"names": self.names, "objective": self.objective,
+                "dims": {k: [p.in_features, p.out_features] for k, p in self.projectors.items()}}
+        blob = save(tensors, metadata={"selfsup-records": json.dumps(meta)})
+        atomic_write_bytes(run / PROJECTORS_FILE, lambda f: f.write(blob))
+        return run
+
+    @classmethod
+    def load(cls, run_dir: str | os.PathLike) -> MultiModalEncoder:
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        run = Path(run_dir)
+        if not (run / PROJECTORS_FILE).exists():
+            raise FileNotFoundError(f"{run}: no {PROJECTORS_FILE}; pass the run folder that pretrain_records wrote")
+        with safe_open(str(run / PROJECTORS_FILE), "pt") as f:
+            meta = json.loads((f.metadata() or {})["selfsup-records"])
+        state = load_file(str(run / PROJECTORS_FILE))
+        projectors = {}
+        for name in meta["names"]:
+            p = nn.Linear(*meta["dims"][name])
+            p.load_state_dict({k.split(".", 1)[1]: v for k, v in state.items() if k.split(".", 1)[0] == name})
+            projectors[name] = p.eval()
+        encoders = {name: PretrainedEncoder.load(run / f"encoder_{name}.safetensors") for name in meta["names"]}
+        return cls(encoders, projectors, meta["objective"])
+
+
+def pretrain_records(records: MultiModalDataset, objective: str = "clip",
+                     encoders: Mapping[str, str | nn.Module] | None = None, *,
+                     encoder_kwargs: Mapping[str, dict[str, Any]] | None = None,
+                     views: Mapping[str, str] | None = None, proj_dim: int = 128, temperature: float = 0.07,
+                     learnable_temperature: bool = True, run_dir: str | os.PathLike | None = None,
+                     resume: bool = True, **trainer_kwargs: Any) -> MultiModalEncoder:
+    """Align one encoder per modality of ``records`` (AstroM³-style ``clip``, ``symile`` or ``mv_infonce``).
+
+    ``encoders`` / ``encoder_kwargs`` / ``views`` map a modality name to an encoder name (or module), its
+    settings and a view preset; unnamed ones get the modality's defaults (``tab_mlp`` with no corruption,
+    ``audio_conv2d`` / ``audio_conv1d`` with BYOL-A views, ``ts_conv``, ``small_cnn``). Each encoder is fed
+    only the records that have its modality. ``trainer_kwargs`` are ``TrainConfig`` fields (default: AdamW,
+    lr 1e-3, batch 256, as CLIP-style training of small encoders).
+    """
+    if not isinstance(records, MultiModalDataset):
+        raise DataError(f"pretrain_records needs a MultiModalDataset, got {type(records).__name__}")
+    if objective not in OBJECTIVES:
+        raise ConfigError(f"unknown alignment objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
+    unknown = [k for k in (*(encoders or {}), *(encoder_kwargs or {}), *(views or {})) if k not in records.parts]
+    if unknown:
+        raise ConfigError(f"modality(ies) {', '.join(sorted(set(unknown)))} are not in the records "
+                          f"({', '.join(records.names)})")
+    trainer_kwargs = {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 1e-4, "batch_size": 256,
+                      "warmup_epochs": 0.0, **_trainer_kwargs(trainer_kwargs)}
+    cfg = TrainConfig(**trainer_kwargs)
+    torch.manual_seed(cfg.seed)
+    built, specs, sources, view_modules = {}, {}, {}, {}
+    for name, ds in records.parts.items():
+        kind = modality_for(ds)
+        if kind.name == "graph":
+            raise ConfigError(f"modality {name!r}: graphs cannot be a part of paired records yet")
+        enc_name = (encoders or {}).get(name) or kind.default_encoder
+        pre = kind.preprocess(ds, encoder=enc_name)
+        defaults = kind.encoder_kwargs(enc_name, pre, ds) if isinstance(enc_name, str) else {}
+        module, saved_name, ekw = build_encoder(enc_name, getattr(pre, "size", None), defaults,
+                                                **dict((encoder_kwargs or {}).get(name, {})))
+        built[name], specs[name] = module, (saved_name, ekw, pre)
+        sources[name] = kind.training_source(ds, pre)
+        preset = (views or {}).get(name) or ("none" if kind.name == "tabular" else kind.default_views)
+        try:
+            view_modules[name] = kind.views(preset, pre, 1)
+        except ValueError as e:
+            raise ConfigError(f"views for {name!r}: {e}") from e
+    model = ModalityAlignment(built, objective, proj_dim, temperature, learnable_temperature)
+    arch = {"method": f"align:{objective}", "modalities": json.dumps({k: v[0] for k, v in specs.items()}),
+            "encoder_kwargs": json.dumps({k: v[1] for k, v in specs.items()}, sort_keys=True)}
+    # no monitors: the online probe and the collapse alarm read one embedding per sample, records have M
+    Trainer(cfg, []).fit(model, records.with_parts(sources), RecordViews(view_modules), run_dir=run_dir,
+                               arch=arch, resume=resume)
+    model.cpu().eval()
+    result = MultiModalEncoder({k: PretrainedEncoder(model.encoders[k], *specs[k]) for k in records.names},
+                               {k: model.projectors[k] for k in records.names}, objective)
+    if run_dir is not None and int(os.environ.get("RANK", "0")) == 0:
+        result.save(run_dir)
+    return result
+
+
+def cross_modal_recall(query: np.ndarray, gallery: np.ndarray, ks: Sequence[int] = (1, 5)) -> dict[str, float]:
+    """Recall@k of finding each query's own record (same row) among the gallery by cosine similarity."""
+    q = query / np.linalg.norm(query, axis=1, keepdims=True).clip(1e-12)
+    g = gallery / np.linalg.norm(gallery, axis=1, keepdims=True).clip(1e-12)
+    sims = q @ g.T
+    own = sims[np.arange(len(q)), np.arange(len(q))]
+    rank = (sims > own[:, None]).sum(1)  # how many gallery items beat the right one
+    return {f"recall@{k}": float((rank < k).mean()) for k in ks}
+
+
+def evaluate_records(encoder: MultiModalEncoder, train: MultiModalDataset, test: MultiModalDataset,
+                     fractions: Sequence[float] = (0.01, 0.1, 1.0), seeds: Sequence[int] = (0, 1, 2),
+                     protocols: Sequence[str] = ("knn", "linear"), ks: Sequence[int] = (1, 5),
+                     **kwargs: Any) -> dict[str, Any]:
+    """Frozen probes per modality (on the records that have it) and on the fused records, and cross-modal
+    retrieval between every ordered pair of modalities (test records that have both; recall@k). JSON-ready."""
+    for name, d in (("train", train), ("test", test)):
+        if not d.has_labels:
+            raise DataError(f"{d.origin}: the {name} records have no labels; give record labels to evaluate")
+    if train.names != encoder.names or test.names != encoder.names:
+        raise DataError(f"records have modalities {train.names} / {test.names}, the encoder {encoder.names}")
+    results: dict[str, Any] = {"modalities": {}, "objective": encoder.objective}
+    ztr, zte = encoder.embed_records(train), encoder.embed_records(test)
+    for m, name in enumerate(encoder.names):
+        a, b = train.present[:, m], test.present[:, m]
+        results["modalities"][name] = evaluate_embeddings(ztr[name][a], train.labels[a], zte[name][b],
+                                                          test.labels[b], fractions, seeds, protocols=protocols,
+                                                          **kwargs)
+    results["fused"] = evaluate_embeddings(encoder.fused(train), train.labels, encoder.fused(test), test.labels,
+                                           fractions, seeds, protocols=protocols, **kwargs)
+    aligned = encoder.embed_records(test, aligned=True)
+    retrieval = {}
+    for m, a in enumerate(encoder.names):
+        for n, b in enumerate(encoder.names):
+            if m == n:
+                continue
+            both = test.present[:, m] & test.present[:, n]
+            if both.sum() >= 2:
+                retrieval[f"{a}->{b}"] = {**cross_modal_recall(aligned[a][both], aligned[b][both], ks),
+                                          "n": int(both.sum())}
+    results["retrieval"] = retrieval
+    return results
+
+
+__all__ = ["MultiModalEncoder", "RecordViews", "cross_modal_recall", "evaluate_records", "pretrain_records"]
