@@ -105,7 +105,9 @@ def test_alignment_learns_with_missing_modalities_and_round_trips(tmp_path: Path
     kwargs = {k: {"hidden": 32, "depth": 2} for k in "abc"}
     mm = pretrain_records(train, objective, encoder_kwargs=kwargs, proj_dim=16, max_steps=150, batch_size=64,
                           run_dir=tmp_path / "run", seed=0)
-    res = evaluate_records(mm, train, test, fractions=(1.0,), seeds=(0,), protocols=("linear",))
+    res = evaluate_records(mm, train, test, fractions=(1.0,), seeds=(0,), protocols=("linear",),
+                           extra=("anomaly", "misclassified"))
+    assert 0 <= res["fused_extra"]["anomaly"]["mean"] <= 1 and "count" in res["fused_extra"]["misclassified"]
     chance = 1 / 120
     # aligned: far above chance (Symile aims at the three-way product, so its pairwise retrieval is weaker)
     factor = 10 if objective == "clip" else 3
@@ -136,3 +138,23 @@ def test_record_options_name_unknown_modalities() -> None:
         pretrain_records(_paired(20), encoders={"d": "tab_mlp"}, max_steps=1)
     with pytest.raises(selfsup.config.ConfigError, match="unknown alignment objective"):
         pretrain_records(_paired(20), "triplet", max_steps=1)
+
+
+@pytest.mark.parametrize("backend", ["torch", "faiss"])
+def test_neighbour_search_backends_agree(backend: str) -> None:
+    from selfsup.evaluate.retrieval import cosine_neighbours
+
+    if backend == "faiss":
+        pytest.importorskip("faiss")
+    rng = np.random.default_rng(0)
+    q, b = rng.normal(size=(40, 8)), rng.normal(size=(60, 8))
+    sim, idx = cosine_neighbours(q, b, 5, exclude_self=False, backend=backend)
+    qn, bn = q / np.linalg.norm(q, axis=1, keepdims=True), b / np.linalg.norm(b, axis=1, keepdims=True)
+    full = qn @ bn.T
+    np.testing.assert_array_equal(idx, np.argsort(-full, 1)[:, :5])
+    np.testing.assert_allclose(sim, np.sort(full, 1)[:, ::-1][:, :5], atol=1e-5)
+    sim, idx = cosine_neighbours(b, b, 3, exclude_self=True, backend=backend)
+    self_sim = bn @ bn.T
+    np.fill_diagonal(self_sim, -np.inf)
+    np.testing.assert_array_equal(idx, np.argsort(-self_sim, 1)[:, :3])
+    assert cross_modal_recall(q[:30], q[:30] + 0.01, ks=(1,), backend=backend)["recall@1"] == 1.0

@@ -187,22 +187,27 @@ def pretrain_records(records: MultiModalDataset, objective: str = "clip",
     return result
 
 
-def cross_modal_recall(query: np.ndarray, gallery: np.ndarray, ks: Sequence[int] = (1, 5)) -> dict[str, float]:
-    """Recall@k of finding each query's own record (same row) among the gallery by cosine similarity."""
-    q = query / np.linalg.norm(query, axis=1, keepdims=True).clip(1e-12)
-    g = gallery / np.linalg.norm(gallery, axis=1, keepdims=True).clip(1e-12)
-    sims = q @ g.T
-    own = sims[np.arange(len(q)), np.arange(len(q))]
-    rank = (sims > own[:, None]).sum(1)  # how many gallery items beat the right one
-    return {f"recall@{k}": float((rank < k).mean()) for k in ks}
+def cross_modal_recall(query: np.ndarray, gallery: np.ndarray, ks: Sequence[int] = (1, 5),
+                       backend: str = "auto") -> dict[str, float]:
+    """Recall@k of finding each query's own record (same row) among the gallery's k most cosine-similar
+    (FAISS when installed, an exact matrix product otherwise)."""
+    from selfsup.evaluate.retrieval import cosine_neighbours
+
+    _, idx = cosine_neighbours(query, gallery, max(ks), exclude_self=False, backend=backend)
+    hit = idx == np.arange(len(idx))[:, None]
+    return {f"recall@{k}": float(hit[:, :k].any(1).mean()) for k in ks}
 
 
 def evaluate_records(encoder: MultiModalEncoder, train: MultiModalDataset, test: MultiModalDataset,
                      fractions: Sequence[float] = (0.01, 0.1, 1.0), seeds: Sequence[int] = (0, 1, 2),
                      protocols: Sequence[str] = ("knn", "linear"), ks: Sequence[int] = (1, 5),
-                     **kwargs: Any) -> dict[str, Any]:
+                     extra: Sequence[str] = (), **kwargs: Any) -> dict[str, Any]:
     """Frozen probes per modality (on the records that have it) and on the fused records, and cross-modal
-    retrieval between every ordered pair of modalities (test records that have both; recall@k). JSON-ready."""
+    retrieval between every ordered pair of modalities (test records that have both; recall@k). ``extra``:
+    metrics of ``evaluate_beyond_accuracy`` on the fused records (anomaly, misclassified, retrieval,
+    clustering, diagnostics) under ``results["fused_extra"]``. JSON-ready."""
+    from selfsup.evaluate.protocol import evaluate_beyond_accuracy
+
     for name, d in (("train", train), ("test", test)):
         if not d.has_labels:
             raise DataError(f"{d.origin}: the {name} records have no labels; give record labels to evaluate")
@@ -215,8 +220,11 @@ def evaluate_records(encoder: MultiModalEncoder, train: MultiModalDataset, test:
         results["modalities"][name] = evaluate_embeddings(ztr[name][a], train.labels[a], zte[name][b],
                                                           test.labels[b], fractions, seeds, protocols=protocols,
                                                           **kwargs)
-    results["fused"] = evaluate_embeddings(encoder.fused(train), train.labels, encoder.fused(test), test.labels,
-                                           fractions, seeds, protocols=protocols, **kwargs)
+    ftr, fte = encoder.fused(train), encoder.fused(test)
+    results["fused"] = evaluate_embeddings(ftr, train.labels, fte, test.labels, fractions, seeds, protocols=protocols,
+                                           **kwargs)
+    if extra:
+        results["fused_extra"] = evaluate_beyond_accuracy(ftr, train.labels, fte, test.labels, extra)
     aligned = encoder.embed_records(test, aligned=True)
     retrieval = {}
     for m, a in enumerate(encoder.names):

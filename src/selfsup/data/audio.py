@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from selfsup.data.errors import DataError
+from selfsup.data.errors import DataError, renumber_labels
 
 
 @dataclass
@@ -93,11 +93,7 @@ class AudioDataset:
         """Labels renumbered to ``class_names`` (a training set's)."""
         if list(class_names) == self.class_names or not self.class_names:
             return self
-        index = {n: i for i, n in enumerate(class_names)}
-        unknown = sorted({self.class_names[y] for y in self.labels if y >= 0} - set(index))
-        if unknown:
-            raise DataError(f"{self.origin}: class(es) {', '.join(unknown[:5])} do not occur in the training data")
-        y = np.array([index[self.class_names[v]] if v >= 0 else -1 for v in self.labels], dtype=np.int64)
+        y = renumber_labels(self.labels, self.class_names, class_names, self.origin, "clips")
         return AudioDataset(self.audio, self.offsets, self.sample_rate, y, list(class_names), self.clip_samples,
                             self.meta, self.origin, self.summary)
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from selfsup.data.errors import DataError, split_path
+from selfsup.data.errors import DataError, renumber_labels, split_path
 
 SERIES_SUFFIXES = (".tsv", ".ts", ".csv")
 _MISSING = {"", "?", "nan", "NaN", "NAN", "na", "NA", "null"}
@@ -76,12 +76,7 @@ class SeriesDataset:
         whose classes are a subset or in another order is scored against the right ids."""
         if list(class_names) == self.class_names or not self.class_names:
             return self
-        index = {n: i for i, n in enumerate(class_names)}
-        unknown = sorted({self.class_names[y] for y in self.labels if y >= 0} - set(index))
-        if unknown:
-            raise DataError(f"{self.origin}: class(es) {', '.join(unknown[:5])} do not occur in the training data "
-                            f"(classes {', '.join(list(class_names)[:10])}); fix the labels or drop those series")
-        y = np.array([index[self.class_names[v]] if v >= 0 else -1 for v in self.labels], dtype=np.int64)
+        y = renumber_labels(self.labels, self.class_names, class_names, self.origin, "series")
         return SeriesDataset(self.values, y, list(class_names), self.origin, self.summary)
 
     @classmethod

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from selfsup.data.errors import DataError
+from selfsup.data.errors import DataError, renumber_labels
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz", ".parquet", ".pq")
 #: cells read as missing unless ``na_values`` says otherwise
@@ -96,12 +96,7 @@ class TabularDataset:
         """Labels renumbered to ``class_names`` (a training file's), so a test file is scored against the same ids."""
         if list(class_names) == self.class_names or not self.class_names:
             return self
-        index = {n: i for i, n in enumerate(class_names)}
-        unknown = sorted({self.class_names[y] for y in self.labels if y >= 0} - set(index))
-        if unknown:
-            raise DataError(f"{self.origin}: class(es) {', '.join(unknown[:5])} do not occur in the training data "
-                            f"(classes {', '.join(list(class_names)[:10])}); fix the labels or drop those rows")
-        y = np.array([index[self.class_names[v]] if v >= 0 else -1 for v in self.labels], dtype=np.int64)
+        y = renumber_labels(self.labels, self.class_names, class_names, self.origin, "rows")
         return TabularDataset(self.numeric, self.codes, self.schema, y, list(class_names), self.origin, self.summary)
 
     def aligned(self, schema: TabularSchema) -> TabularDataset:
@@ -190,17 +185,17 @@ def _read_text(p: Path, limit: int | None = None) -> tuple[list[str], list[list[
 
     delimiter = "\t" if p.name.lower().endswith((".tsv", ".tsv.gz")) else ","
     try:
-        raw = gzip.open(p, "rb").read() if p.name.lower().endswith(".gz") else p.read_bytes()
-        text = raw.decode("utf-8-sig")
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-        rows = []
-        for r in reader:
-            if any(c.strip() for c in r):
-                rows.append([c.strip() for c in r])
-            if limit is not None and len(rows) > limit:
-                break
+        raw = gzip.open(p, "rb") if p.name.lower().endswith(".gz") else open(p, "rb")
+        with io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text:  # streamed: a sniff reads `limit` rows
+            rows = []
+            for r in csv.reader(text, delimiter=delimiter):
+                if any(c.strip() for c in r):
+                    rows.append([c.strip() for c in r])
+                if limit is not None and len(rows) > limit:
+                    break
     except (OSError, UnicodeDecodeError, EOFError, csv.Error) as e:
-        raise DataError(f"{p}: cannot be read as a {'TSV' if delimiter == chr(9) else 'CSV'} table ({e})") from e
+        raise DataError(f"{p}: cannot be read as a {'TSV' if delimiter == chr(9) else 'CSV'} table ({e}); save it as "
+                        "UTF-8 text with a header row") from e
     if not rows:
         raise DataError(f"{p}: the table is empty; a table needs a header row and one row per sample")
     return rows[0], rows[1:]

@@ -9,14 +9,41 @@ import torch.nn.functional as F
 from selfsup.data.errors import DataError
 
 
-def cosine_neighbours(query: np.ndarray, base: np.ndarray, k: int,
-                       exclude_self: bool) -> tuple[np.ndarray, np.ndarray]:
+def faiss_available() -> bool:
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def cosine_neighbours(query: np.ndarray, base: np.ndarray, k: int, exclude_self: bool,
+                      backend: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """(similarities, indices) of each query's ``k`` most cosine-similar rows of ``base``, best first;
+    ``exclude_self``: query i is base row i and is skipped. ``backend``: ``faiss`` (an exact inner-product
+    index, for large bases; the ``search`` extra), ``torch`` (one matrix product), ``auto``: faiss when
+    installed."""
+    if backend not in ("auto", "faiss", "torch"):
+        raise ValueError(f"backend must be auto, faiss or torch, got {backend!r}")
     q = F.normalize(torch.as_tensor(np.asarray(query), dtype=torch.float32), dim=1)
     b = F.normalize(torch.as_tensor(np.asarray(base), dtype=torch.float32), dim=1)
+    k = min(k, b.shape[0] - int(exclude_self))
+    if backend == "faiss" or (backend == "auto" and faiss_available()):
+        import faiss
+
+        index = faiss.IndexFlatIP(b.shape[1])
+        index.add(np.ascontiguousarray(b.numpy()))
+        sim, idx = index.search(np.ascontiguousarray(q.numpy()), k + int(exclude_self))
+        if exclude_self:  # drop each query's own row (or the last hit when ties hid it)
+            own = idx == np.arange(len(idx))[:, None]
+            keep = ~own
+            keep[~own.any(1), -1] = False
+            sim, idx = sim[keep].reshape(len(idx), k), idx[keep].reshape(len(idx), k)
+        return sim, idx
     sim = q @ b.T
     if exclude_self:
         sim.fill_diagonal_(float("-inf"))
-    top, idx = sim.topk(min(k, sim.shape[1] - int(exclude_self)), dim=1)
+    top, idx = sim.topk(k, dim=1)
     return top.numpy(), idx.numpy()
 
 
