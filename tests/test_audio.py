@@ -209,3 +209,4 @@ def test_acoustic_descriptors_of_a_tone_match_its_physics() -> None:
     table = acoustic_descriptors(ds)
     assert table.numeric.shape == (2, 22) and table.class_names == ["low", "high"] and table.labels.tolist() == [1, 0]
     assert table.numeric[1, 3] == pytest.approx(300, rel=0.05)
+
