@@ -185,3 +185,23 @@ def test_trimodal_alignment_on_fsdd_teaches_the_waveform_encoder(shared_data: Pa
     random_init = selfsup.evaluate(scratch_encoder(mm.encoders["wave"], 0), train.parts["wave"], test.parts["wave"],
                                    fractions=(0.1,), seeds=(0,), metrics=("linear",))["linear"]["0.1"]["mean"]
     assert wave > random_init + 0.2, (wave, random_init)  # measured: 0.61 vs 0.23
+
+
+def test_fused_encoder_zeroes_missing_parts_and_fine_tunes_with_missing_modalities() -> None:
+    from selfsup.records import FusedEncoder, finetune_records
+
+    present = torch.tensor([[1, 0], [1, 1], [0, 1], [1, 1]], dtype=torch.bool)
+    parts = {"x": torch.randn(4, 4), "y": torch.randn(4, 4)}
+    filled = {k: torch.where(present[:, m, None], v, float("nan")) for m, (k, v) in enumerate(parts.items())}
+    fused = FusedEncoder({"x": _Strict(4), "y": _Strict(4)}).eval()
+    out = fused(RecordBatch(filled, present))
+    assert out.shape == (4, 16) and torch.isfinite(out).all()
+    assert (out[0, 8:] == 0).all() and (out[2, :8] == 0).all()
+    assert torch.allclose(out[1, :8], fused.encoders["x"].lin(parts["x"][1]))
+    train, test = _paired(240, 0, missing=0.25), _paired(120, 1, missing=0.25)
+    kwargs = {k: {"hidden": 32, "depth": 2} for k in "abc"}
+    mm = pretrain_records(train, "clip", encoder_kwargs=kwargs, proj_dim=16, max_steps=50, batch_size=64)
+    study = finetune_records(mm, train, test, fractions=(1.0,), seeds=(0,),
+                             config={"epochs": 50, "min_steps": 100, "max_steps": 200})
+    for name in ("pretrained", "scratch"):
+        assert study["results"][name]["finetune"]["1"]["mean"] > 0.5  # 4 classes: chance 0.25

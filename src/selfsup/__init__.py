@@ -17,7 +17,7 @@ from selfsup.data.tabular import TabularDataset, load_table
 from selfsup.encoders import ENCODERS, create_encoder
 from selfsup.estimator import SelfSupervised
 from selfsup.methods import METHODS, create_method
-from selfsup.records import MultiModalEncoder, evaluate_records, pretrain_records
+from selfsup.records import MultiModalEncoder, evaluate_records, finetune_records, pretrain_records
 from selfsup.train import TrainConfig, Trainer
 from selfsup.views import image_views
 
@@ -26,5 +26,5 @@ __version__ = "0.1.0"
 __all__ = ["ENCODERS", "METHODS", "AudioDataset", "DataError", "ImageDataset", "MultiModalDataset", "MultiModalEncoder",
            "PretrainedEncoder", "SelfSupervised", "SeriesDataset", "TabularDataset", "TrainConfig", "Trainer",
            "__version__", "as_image_dataset", "create_encoder", "create_method", "demo_dataset", "evaluate",
-           "evaluate_records", "image_views", "load", "load_audio", "load_images", "load_series", "load_table",
+           "evaluate_records", "finetune_records", "image_views", "load", "load_audio", "load_images", "load_series", "load_table",
            "pretrain", "pretrain_records"]

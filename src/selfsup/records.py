@@ -48,6 +48,47 @@ class RecordViews(nn.Module):
         return [(RecordBatch(parts, rb.present), params)]
 
 
+class FirstView(nn.Module):
+    """The one view of a ``RecordViews`` as ``(batch, params)``: the ``augment`` contract of fine-tuning."""
+
+    def __init__(self, views: RecordViews) -> None:
+        super().__init__()
+        self.views = views
+
+    def forward(self, rb: RecordBatch, g: torch.Generator) -> tuple[RecordBatch, dict[str, Tensor]]:
+        return self.views(rb, g)[0]
+
+
+class RecordPreprocess:
+    """Each modality's inference preprocessing applied to its part of a ``RecordBatch``."""
+
+    def __init__(self, preprocess: Mapping[str, Any]) -> None:
+        self.preprocess = dict(preprocess)
+
+    def __call__(self, rb: RecordBatch) -> RecordBatch:
+        return RecordBatch({k: self.preprocess[k](v) for k, v in rb.parts.items()}, rb.present)
+
+
+class FusedEncoder(nn.Module):
+    """The modality encoders side by side on a ``RecordBatch``: (B, sum of out_dims), zeros where a record lacks
+    a modality; each encoder runs only on the records that have its modality. Fine-tuned as one network."""
+
+    def __init__(self, encoders: Mapping[str, nn.Module]) -> None:
+        super().__init__()
+        self.encoders = nn.ModuleDict(dict(encoders))
+        self.out_dim = sum(int(e.out_dim) for e in self.encoders.values())
+
+    def forward(self, rb: RecordBatch) -> Tensor:
+        outs = []
+        for m, (name, enc) in enumerate(self.encoders.items()):
+            rows = rb.present[:, m]
+            out = torch.zeros(len(rb), int(enc.out_dim), device=rows.device)
+            if int(rows.sum()) > int(self.training):  # a lone row cannot be batch-normalised in training
+                out = out.index_put((rows.nonzero().squeeze(1),), enc(rb.parts[name][rows]).float())
+            outs.append(out)
+        return torch.cat(outs, 1)
+
+
 class MultiModalEncoder:
     """One ``PretrainedEncoder`` per modality and the linear maps into the shared space."""
 
@@ -91,6 +132,10 @@ class MultiModalEncoder:
             sd = np.nanstd(z[have], 0) + 1e-6 if have.any() else 1.0
             cols.append(np.where(have[:, None], (z - mean) / sd, 0.0))
         return np.concatenate([*cols, records.present.astype(np.float64)], 1).astype(np.float32)
+
+    def for_encoders(self, records: MultiModalDataset) -> MultiModalDataset:
+        """``records`` with each part read as its encoder's training data was (table schema, audio rate)."""
+        return records.with_parts({k: self.encoders[k].load_data(v) for k, v in records.parts.items()})
 
     def save(self, run_dir: str | os.PathLike) -> Path:
         """``encoder_<name>.safetensors`` per modality (each loadable with ``selfsup.load``) and the projections."""
@@ -239,4 +284,29 @@ def evaluate_records(encoder: MultiModalEncoder, train: MultiModalDataset, test:
     return results
 
 
-__all__ = ["MultiModalEncoder", "RecordViews", "cross_modal_recall", "evaluate_records", "pretrain_records"]
+def finetune_records(encoder: MultiModalEncoder, train: MultiModalDataset, test: MultiModalDataset,
+                     fractions: Sequence[float] = (0.01, 0.1, 1.0), seeds: Sequence[int] = (0, 1, 2),
+                     config: Any = None, baseline: bool = True, progress: bool = False) -> dict[str, Any]:
+    """Fine-tune all modality encoders at once with one linear head on their fused output (``FusedEncoder``),
+    with class-balanced label fractions, beside the same networks from scratch (``baseline``). Each part gets
+    its modality's fine-tuning augmentation. JSON-ready: ``label_fraction_study``'s result."""
+    from selfsup.api import _section, scratch_encoder
+    from selfsup.evaluate.finetune import FinetuneConfig, label_fraction_study
+    from selfsup.views.base import MultiView
+
+    cfg = _section("finetune", config, FinetuneConfig)
+    tr, te = encoder.for_encoders(train), encoder.for_encoders(test)
+    views = RecordViews({k: MultiView([e.modality.finetune_views(e.preprocess)], 1)
+                         for k, e in encoder.encoders.items()})
+    models = {"pretrained": FusedEncoder({k: e.module for k, e in encoder.encoders.items()})}
+    if baseline:
+        seed = seeds[0] if seeds else 0
+        models["scratch"] = FusedEncoder({k: scratch_encoder(e, seed).module for k, e in encoder.encoders.items()})
+    return label_fraction_study(models, tr, train.labels, te, test.labels, fractions=fractions, seeds=seeds,
+                                protocols=("finetune",), preprocess=RecordPreprocess(
+                                    {k: e.preprocess for k, e in encoder.encoders.items()}),
+                                augment=FirstView(views), config=cfg, progress=print if progress else None)
+
+
+__all__ = ["FusedEncoder", "MultiModalEncoder", "RecordViews", "cross_modal_recall", "evaluate_records",
+           "finetune_records", "pretrain_records"]
