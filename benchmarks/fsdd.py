@@ -102,6 +102,8 @@ def run(objective: str, seed: int, epochs: int, threads: int, held_out: int) -> 
     if objective != "scratch":
         ret = evaluate_records(mm, full_train, test, fractions=(1.0,), seeds=(seed,), protocols=("knn",))
         out["retrieval"] = {k: {m: v[m] for m in ("recall@1", "recall@5")} for k, v in ret["retrieval"].items()}
+        out["retrieval_from_rest"] = {k: {m: v[m] for m in ("recall@1", "recall@5")}
+                                      for k, v in ret["retrieval_from_rest"].items()}
     # anomaly: an encoder that never saw the held-out speaker
     normal_train, _ = records("train", drop_speaker=held_out, missing=missing, seed=seed)
     mm_normal, _ = pretrained(objective, normal_train, seed, epochs, threads)
@@ -112,8 +114,33 @@ def run(objective: str, seed: int, epochs: int, threads: int, held_out: int) -> 
     return out
 
 
-def _path() -> Path:
-    return REPO / "benchmarks" / "results" / f"{NAME}.json"
+def run_retrieval(objective: str, seed: int, epochs: int, threads: int) -> dict[str, Any]:
+    """The retrieval measures alone (pretraining again with the same seed: the same encoders as ``run``'s)."""
+    from selfsup.records import evaluate_records
+
+    missing = MISSING if objective.endswith("-missing") else 0.0
+    train, _ = records("train", missing=missing, seed=seed)
+    test, _ = records("test")
+    mm, train_s = pretrained(objective, train, seed, epochs, threads)
+    ret = evaluate_records(mm, records("train")[0], test, fractions=(1.0,), seeds=(seed,), protocols=("knn",))
+    keep = ("recall@1", "recall@5")
+    return {"train_s": train_s, "retrieval": {k: {m: v[m] for m in keep} for k, v in ret["retrieval"].items()},
+            "retrieval_from_rest": {k: {m: v[m] for m in keep} for k, v in ret["retrieval_from_rest"].items()}}
+
+
+def _path(name: str = NAME) -> Path:
+    return REPO / "benchmarks" / "results" / f"{name}.json"
+
+
+def _merged(res: dict[str, Any]) -> dict[str, Any]:
+    """Runs of the main pass with ``retrieval_from_rest`` filled in from the retrieval pass where missing."""
+    extra = json.loads(_path(f"{NAME}_retrieval").read_text())["runs"] if _path(f"{NAME}_retrieval").exists() else {}
+    runs = {obj: {seed: dict(r) for seed, r in rs.items()} for obj, rs in res["runs"].items()}
+    for obj, rs in runs.items():
+        for seed, r in rs.items():
+            if "retrieval_from_rest" not in r and seed in extra.get(obj, {}):
+                r["retrieval_from_rest"] = extra[obj][seed]["retrieval_from_rest"]
+    return {**res, "runs": runs}
 
 
 def _cell(values: list[float]) -> str:
@@ -128,7 +155,7 @@ def _accuracy(run: dict[str, Any], name: str, protocol: str, fraction: str) -> f
 def render(res: dict[str, Any]) -> str:
     m = res.get("machine", {})
     threads = res.get("threads", "?")
-    runs = res["runs"]
+    runs = _merged(res)["runs"]
     lines = [f"# FSDD trimodal self-supervision ({m.get('cpu', '?')}, {threads} thread{'' if threads == 1 else 's'}, "
              f"torch {m.get('torch', '?')}; test accuracy %, mean ± sd over seeds)", "",
              "## Digit accuracy with 1 / 10 / 100 % of the labels", "",
@@ -161,6 +188,17 @@ def render(res: dict[str, Any]) -> str:
         secs = np.mean([r["train_s"] for r in rs])
         lines.append(f"| {obj} | " + " | ".join(cells) + f" | {_cell([r['anomaly_auroc'] for r in rs])} | "
                      + (f"{secs:.0f} s ({rs[0]['epochs']} epochs)" if secs else "-") + " |")
+    rest = [(obj, [r for r in runs.get(obj, {}).values() if "retrieval_from_rest" in r]) for obj in OBJECTIVES]
+    rest = [(obj, rs) for obj, rs in rest if rs]
+    if rest:
+        lines += ["", "Retrieval of one modality from the other two together (Symile: their element-wise product, "
+                  "its multilinear inner product; CLIP: summed cosines), R@1 / R@5:", "",
+                  "| pretraining | " + " | ".join(f"rest->{n}" for n in MODALITIES) + " | seeds |",
+                  "|---|" + "---|" * len(MODALITIES) + "---|"]
+        for obj, rs in rest:
+            cells = [f"{_cell([r['retrieval_from_rest'][f'rest->{n}']['recall@1'] for r in rs])} / "
+                     f"{_cell([r['retrieval_from_rest'][f'rest->{n}']['recall@5'] for r in rs])}" for n in MODALITIES]
+            lines.append(f"| {obj} | " + " | ".join(cells) + f" | {len(rs)} |")
     return "\n".join(lines)
 
 
@@ -172,7 +210,23 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--held-out", type=int, default=5, help="speaker index held out for the anomaly score")
     ap.add_argument("--render", action="store_true")
+    ap.add_argument("--retrieval-only", action="store_true",
+                    help="the retrieval measures alone, into fsdd_retrieval.json (merged into the tables)")
     a = ap.parse_args()
+    if a.retrieval_only:
+        import torch
+
+        torch.set_num_threads(a.threads)
+        out = json.loads(_path(f"{NAME}_retrieval").read_text()) if _path(f"{NAME}_retrieval").exists() else {
+            "runs": {}}
+        for seed in range(a.seeds):
+            for obj in [x.strip() for x in a.objectives.split(",") if x.strip() and x.strip() != "scratch"]:
+                runs = out["runs"].setdefault(obj, {})
+                if str(seed) not in runs:
+                    runs[str(seed)] = run_retrieval(obj, seed, a.epochs, a.threads)
+                    print(f"{obj:13s} seed {seed}  {json.dumps(runs[str(seed)]['retrieval_from_rest'])}", flush=True)
+                    _path(f"{NAME}_retrieval").write_text(json.dumps(out, indent=2))
+        return
     res = json.loads(_path().read_text()) if _path().exists() else {"runs": {}}
     if a.render:
         print(render(res))

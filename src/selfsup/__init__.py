@@ -26,5 +26,5 @@ __version__ = "0.1.0"
 __all__ = ["ENCODERS", "METHODS", "AudioDataset", "DataError", "ImageDataset", "MultiModalDataset", "MultiModalEncoder",
            "PretrainedEncoder", "SelfSupervised", "SeriesDataset", "TabularDataset", "TrainConfig", "Trainer",
            "__version__", "as_image_dataset", "create_encoder", "create_method", "demo_dataset", "evaluate",
-           "evaluate_records", "finetune_records", "image_views", "load", "load_audio", "load_images", "load_series", "load_table",
-           "pretrain", "pretrain_records"]
+           "evaluate_records", "finetune_records", "image_views", "load", "load_audio", "load_images", "load_series",
+           "load_table", "pretrain", "pretrain_records"]

@@ -281,7 +281,25 @@ def evaluate_records(encoder: MultiModalEncoder, train: MultiModalDataset, test:
                 retrieval[f"{a}->{b}"] = {**cross_modal_recall(aligned[a][both], aligned[b][both], ks),
                                           "n": int(both.sum())}
     results["retrieval"] = retrieval
+    results["retrieval_from_rest"] = retrieval_from_rest(encoder.objective, aligned, test.present, ks)
     return results
+
+
+def retrieval_from_rest(objective: str, aligned: Mapping[str, np.ndarray], present: np.ndarray,
+                        ks: Sequence[int] = (1, 5)) -> dict[str, dict[str, float]]:
+    """Recall@k of finding each record's modality m from all its other modalities together (records that have
+    every modality): the query is what the objective scores, the element-wise product of the others for
+    Symile (its multilinear inner product with the candidate), their sum (summed cosines) otherwise."""
+    names = list(aligned)
+    complete = present.all(1)
+    if complete.sum() < 2 or len(names) < 3:
+        return {}
+    out = {}
+    for name in names:
+        others = [aligned[k][complete] for k in names if k != name]
+        query = np.prod(others, axis=0) if objective == "symile" else np.sum(others, axis=0)
+        out[f"rest->{name}"] = {**cross_modal_recall(query, aligned[name][complete], ks), "n": int(complete.sum())}
+    return out
 
 
 def finetune_records(encoder: MultiModalEncoder, train: MultiModalDataset, test: MultiModalDataset,
@@ -309,4 +327,4 @@ def finetune_records(encoder: MultiModalEncoder, train: MultiModalDataset, test:
 
 
 __all__ = ["FusedEncoder", "MultiModalEncoder", "RecordViews", "cross_modal_recall", "evaluate_records",
-           "finetune_records", "pretrain_records"]
+           "finetune_records", "pretrain_records", "retrieval_from_rest"]
