@@ -205,3 +205,27 @@ def test_fused_encoder_zeroes_missing_parts_and_fine_tunes_with_missing_modaliti
                              config={"epochs": 50, "min_steps": 100, "max_steps": 200})
     for name in ("pretrained", "scratch"):
         assert study["results"][name]["finetune"]["1"]["mean"] > 0.5  # 4 classes: chance 0.25
+
+
+def test_records_of_series_images_and_tables_train_and_evaluate_with_missing_parts(tmp_path: Path) -> None:
+    from selfsup.data import ImageDataset
+    from selfsup.data.series import SeriesDataset
+
+    rng = np.random.default_rng(0)
+    n = 48
+    y = rng.integers(0, 2, n)
+    series = SeriesDataset.from_arrays((rng.normal(size=(n, 2, 32)) + y[:, None, None]).astype(np.float32), y)
+    images = ImageDataset.from_arrays(rng.integers(0, 255, (n, 16, 16, 3), dtype=np.uint8), y)
+    table = TabularDataset.from_arrays(rng.normal(size=(n, 3)).astype(np.float32) + y[:, None],
+                                       labels=y.astype(str))
+    present = rng.random((n, 3)) > 0.3
+    present[~present.any(1), 0] = True
+    records = MultiModalDataset.from_parts({"series": series, "image": images, "table": table}, present=present)
+    mm = pretrain_records(records, "mv_infonce", encoder_kwargs={"series": {"hidden": 8, "out_dim": 16, "depth": 2},
+                                                                 "image": {"widths": (8, 16)},
+                                                                 "table": {"hidden": 16, "depth": 2}},
+                          max_steps=3, batch_size=16, run_dir=tmp_path / "run")
+    again = MultiModalEncoder.load(tmp_path / "run")
+    np.testing.assert_allclose(again.embed("image", images), mm.embed("image", images), atol=1e-5)
+    res = evaluate_records(again, records, records, fractions=(1.0,), seeds=(0,), protocols=("knn",))
+    assert set(res["modalities"]) == {"series", "image", "table"} and "series->image" in res["retrieval"]

@@ -176,10 +176,10 @@ def pretrain(data: Any, method: str = "simclr", encoder: str | nn.Module | None 
              run_dir: str | os.PathLike | None = None,
              resume: bool = True, callbacks: Sequence[Callback] = (), skip_corrupt: bool = False,
              monitor: MonitorConfig | dict[str, Any] | None = None, **trainer_kwargs: Any) -> PretrainedEncoder:
-    """Pretrain an encoder on unlabeled data (images, time series, graphs or tables) and return it (also saved to
-    ``run_dir``).
+    """Pretrain an encoder on unlabeled data (images, time series, graphs, tables or audio) and return it (also
+    saved to ``run_dir``). Paired multimodal records: ``selfsup.pretrain_records``.
 
-    ``modality`` (auto, image, series, graph) is read from the data when not given. ``encoder`` and ``views``
+    ``modality`` (auto, image, series, graph, tabular, audio) is read from the data when not given. ``encoder`` and ``views``
     default to the method's own where they suit the modality (``small_cnn`` and the paper's recipe for
     images; ``ts_conv`` and TS2Vec's crops, or the ``contrastive`` series recipe, for series).
     ``trainer_kwargs`` are ``TrainConfig`` fields (epochs, max_steps, batch_size, lr, optimizer, ...);
