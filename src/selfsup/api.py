@@ -179,9 +179,10 @@ def pretrain(data: Any, method: str = "simclr", encoder: str | nn.Module | None 
     """Pretrain an encoder on unlabeled data (images, time series, graphs, tables or audio) and return it (also
     saved to ``run_dir``). Paired multimodal records: ``selfsup.pretrain_records``.
 
-    ``modality`` (auto, image, series, graph, tabular, audio) is read from the data when not given. ``encoder`` and ``views``
-    default to the method's own where they suit the modality (``small_cnn`` and the paper's recipe for
-    images; ``ts_conv`` and TS2Vec's crops, or the ``contrastive`` series recipe, for series).
+    ``modality`` (auto, image, series, graph, tabular, audio) is read from the data when not given.
+    ``encoder`` and ``views`` default to the method's own where they suit the modality (``small_cnn`` and the
+    paper's recipe for images; ``ts_conv`` and TS2Vec's crops, or the ``contrastive`` series recipe, for series;
+    ``tab_mlp`` and ``scarf`` for tables; ``audio_conv2d`` and ``byol_a`` for audio).
     ``trainer_kwargs`` are ``TrainConfig`` fields (epochs, max_steps, batch_size, lr, optimizer, ...);
     ``monitor`` the ``MonitorConfig`` fields (online probe, periodic kNN, collapse alarm). Image views:
     ``n_views`` global views and ``n_local`` multi-crop views of ``local_size`` px, ``random_fields``
