@@ -319,8 +319,9 @@ def test_grace_beats_a_random_encoder_on_cora(shared_data):
 
 @pytest.mark.slow
 # random-init GCN/GAT features are strong on Cora (0.63-0.76 under this probe), so the margins are modest; measured
-# here (seed 0): graphmae 150 epochs 0.796 vs 0.757, bgrl 200 epochs 0.684 vs 0.634; dgi clears 0.05
-@pytest.mark.parametrize("method,epochs,margin", [("dgi", 100, 0.05), ("graphmae", 150, 0.02), ("bgrl", 200, 0.02)])
+# here (seed 0): graphmae 150 epochs 0.796 vs 0.757; dgi clears 0.05; bgrl 200 epochs gave 0.684 vs 0.634 on an AMD
+# EPYC but 0.652 on an Intel Xeon (bf16 kernels differ), 400 epochs 0.702 vs 0.634 there
+@pytest.mark.parametrize("method,epochs,margin", [("dgi", 100, 0.05), ("graphmae", 150, 0.02), ("bgrl", 400, 0.02)])
 def test_node_methods_beat_a_random_encoder_on_cora(shared_data, method, epochs, margin):
     path = str(shared_data / "planetoid" / "cora.npz")
     kw = {"warmup_epochs": 10} if method == "bgrl" else {}
