@@ -25,7 +25,7 @@ from selfsup.config import ConfigError
 from selfsup.data import DataError
 from selfsup.data.multimodal import MultiModalDataset, RecordBatch
 from selfsup.evaluate import evaluate_embeddings
-from selfsup.methods.alignment import OBJECTIVES, ModalityAlignment
+from selfsup.methods.alignment import OBJECTIVES, ModalityAlignment, encode_present
 from selfsup.modalities import modality_for
 from selfsup.train import TrainConfig, Trainer
 
@@ -79,14 +79,8 @@ class FusedEncoder(nn.Module):
         self.out_dim = sum(int(e.out_dim) for e in self.encoders.values())
 
     def forward(self, rb: RecordBatch) -> Tensor:
-        outs = []
-        for m, (name, enc) in enumerate(self.encoders.items()):
-            rows = rb.present[:, m]
-            out = torch.zeros(len(rb), int(enc.out_dim), device=rows.device)
-            if int(rows.sum()) > int(self.training):  # a lone row cannot be batch-normalised in training
-                out = out.index_put((rows.nonzero().squeeze(1),), enc(rb.parts[name][rows]).float())
-            outs.append(out)
-        return torch.cat(outs, 1)
+        return torch.cat([encode_present(enc, rb.parts[name], rb.present[:, m], int(enc.out_dim), self.training)[0]
+                          for m, (name, enc) in enumerate(self.encoders.items())], 1)
 
 
 class MultiModalEncoder:
@@ -108,10 +102,12 @@ class MultiModalEncoder:
         if name not in self.encoders:
             raise ConfigError(f"no modality {name!r}; this encoder has {', '.join(self.encoders)}")
         z = self.encoders[name].embed(data, batch_size=batch_size)
-        if not aligned:
-            return z
+        return self.align(name, z) if aligned else z
+
+    def align(self, name: str, z: np.ndarray) -> np.ndarray:
+        """Encoder embeddings of modality ``name`` mapped into the shared space, L2-normalised (NaN rows kept)."""
         with torch.no_grad():
-            p = self.projectors[name](torch.from_numpy(z))
+            p = self.projectors[name](torch.from_numpy(np.asarray(z, dtype=np.float32)))
             return torch.nn.functional.normalize(p, dim=1).numpy()
 
     def embed_records(self, records: MultiModalDataset, aligned: bool = False) -> dict[str, np.ndarray]:
@@ -122,11 +118,12 @@ class MultiModalEncoder:
             out[name] = np.where(records.present[:, m, None], z, np.nan).astype(np.float32)
         return out
 
-    def fused(self, records: MultiModalDataset) -> np.ndarray:
+    def fused(self, records: MultiModalDataset, embeddings: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
         """(N, sum D + M): each modality's embedding standardised over the records that have it (zeros where
-        missing), then the presence indicators: one vector per record for the probes."""
+        missing), then the presence indicators: one vector per record for the probes. ``embeddings``:
+        ``embed_records(records)`` when already computed."""
         cols = []
-        for m, z in enumerate(self.embed_records(records).values()):
+        for m, z in enumerate((embeddings or self.embed_records(records)).values()):
             have = records.present[:, m]
             mean = np.nanmean(z[have], 0) if have.any() else 0.0
             sd = np.nanstd(z[have], 0) + 1e-6 if have.any() else 1.0
@@ -265,12 +262,12 @@ def evaluate_records(encoder: MultiModalEncoder, train: MultiModalDataset, test:
         results["modalities"][name] = evaluate_embeddings(ztr[name][a], train.labels[a], zte[name][b],
                                                           test.labels[b], fractions, seeds, protocols=protocols,
                                                           **kwargs)
-    ftr, fte = encoder.fused(train), encoder.fused(test)
+    ftr, fte = encoder.fused(train, ztr), encoder.fused(test, zte)
     results["fused"] = evaluate_embeddings(ftr, train.labels, fte, test.labels, fractions, seeds, protocols=protocols,
                                            **kwargs)
     if extra:
         results["fused_extra"] = evaluate_beyond_accuracy(ftr, train.labels, fte, test.labels, extra)
-    aligned = encoder.embed_records(test, aligned=True)
+    aligned = {name: encoder.align(name, z) for name, z in zte.items()}  # NaN rows (missing) stay NaN
     retrieval = {}
     for m, a in enumerate(encoder.names):
         for n, b in enumerate(encoder.names):

@@ -8,7 +8,7 @@ records that have its modality (missing rows never reach its BatchNorm statistic
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import Tensor, nn
@@ -17,6 +17,21 @@ from selfsup.data.multimodal import RecordBatch
 from selfsup.objectives import MultiModalInfoNCELoss, PairwiseCLIPLoss, SymileLoss
 
 OBJECTIVES = {"clip": PairwiseCLIPLoss, "symile": SymileLoss, "mv_infonce": MultiModalInfoNCELoss}
+
+
+def encode_present(module: Callable[[Tensor], Tensor], x: Tensor, rows: Tensor, width: int,
+                   training: bool) -> tuple[Tensor, Tensor]:
+    """``module`` on the rows of ``x`` that are present, scattered into (B, width) zeros, and the rows encoded.
+
+    Missing rows never reach the module (nor its BatchNorm statistics); in training a lone present row is
+    left out too (BatchNorm cannot normalise one row, and one row cannot be contrasted).
+    """
+    if training and int(rows.sum()) == 1:
+        rows = torch.zeros_like(rows)
+    out = torch.zeros(len(rows), width, device=rows.device)
+    if bool(rows.any()):
+        out = out.index_put((rows.nonzero().squeeze(1),), module(x[rows]).float())
+    return out, rows
 
 
 class ModalityAlignment(nn.Module):
@@ -55,17 +70,11 @@ class ModalityAlignment(nn.Module):
         if not isinstance(rb, RecordBatch) or list(rb.parts) != self.names:
             got = list(rb.parts) if isinstance(rb, RecordBatch) else type(rb).__name__
             raise ValueError(f"alignment expects records with modalities {self.names}, got {got}")
-        b = len(rb)
         present = rb.present.clone()
         z = []
         for m, name in enumerate(self.names):
-            rows = present[:, m]
-            if self.training and int(rows.sum()) == 1:
-                rows[:] = False  # one row cannot be batch-normalised in training, nor contrasted: leave it out
-            out = torch.zeros(b, self.proj_dim, device=rows.device)
-            if bool(rows.any()):
-                # an encoder sees only the records that have its modality (no filler in its BatchNorm statistics)
-                out = out.index_put((rows.nonzero().squeeze(1),), self.project(name, rb.parts[name][rows]).float())
+            out, present[:, m] = encode_present(lambda x, k=name: self.project(k, x), rb.parts[name], present[:, m],
+                                                self.proj_dim, self.training)
             z.append(out)
         loss, logs = self.criterion(z, present)
         first = z[0].detach()

@@ -68,6 +68,15 @@ def _zero(z: list[Tensor]) -> Tensor:
     return sum(e.sum() for e in z) * 0.0
 
 
+def _mean_of_terms(losses: list[Tensor], accs: list[Tensor], z: list[Tensor],
+                   scale: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    """The mean of the terms that applied (zero, keeping the graph, when none did) and the logs."""
+    logs = {"temperature": 1.0 / scale.detach()}
+    if not losses:
+        return _zero(z), logs
+    return torch.stack(losses).mean(), {"pair_accuracy": torch.stack(accs).mean(), **logs}
+
+
 class PairwiseCLIPLoss(nn.Module):
     """Mean over modality pairs (a, b) of CLIP's loss ``(CE(s * A B^T) + CE(s * B A^T)) / 2`` over the records
     that have both a and b (a pair with fewer than 2 such records is left out)."""
@@ -91,10 +100,7 @@ class PairwiseCLIPLoss(nn.Module):
             losses.append((F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2)
             with torch.no_grad():
                 accs.append((logits.argmax(1) == target).float().mean())
-        if not losses:
-            return _zero(z), {"temperature": 1.0 / scale.detach()}
-        return torch.stack(losses).mean(), {"pair_accuracy": torch.stack(accs).mean(),
-                                            "temperature": 1.0 / scale.detach()}
+        return _mean_of_terms(losses, accs, z, scale)
 
 
 class SymileLoss(nn.Module):
@@ -150,10 +156,7 @@ class SymileLoss(nn.Module):
             losses.append(F.cross_entropy(logits, target))
             with torch.no_grad():
                 accs.append((logits.argmax(1) == target).float().mean())
-        if not losses:
-            return _zero(z), {"temperature": 1.0 / scale.detach()}
-        return torch.stack(losses).mean(), {"pair_accuracy": torch.stack(accs).mean(),
-                                            "temperature": 1.0 / scale.detach()}
+        return _mean_of_terms(losses, accs, z, scale)
 
 
 class MultiModalInfoNCELoss(nn.Module):
