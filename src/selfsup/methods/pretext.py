@@ -113,7 +113,7 @@ class WithPretext(Method):
         self.base.on_train_end()
 
 
-def tile_pixels(encoder: nn.Module, requested: int | None, image_side: int, grid: int, fraction: float,
+def tile_pixels(encoder: nn.Module | None, requested: int | None, image_side: int, grid: int, fraction: float,
                 minimum: int = 16) -> int:
     """Side of the tiles patch-based tasks feed the encoder: ``requested``, else the encoder's fixed
     input size (ViTs), else the tile's own size but at least ``minimum`` pixels (a 32-px image

@@ -18,7 +18,7 @@ from selfsup.methods.pretext import PretextMethod, PretextOutput, PretextTask, t
 from selfsup.objectives import PretextClassificationLoss
 from selfsup.views.image import grid_tiles
 
-_NEIGHBOURS = (0, 1, 2, 3, 5, 6, 7, 8)  # row-major cells of a 3x3 grid around the centre (4)
+NEIGHBOUR_CELLS = (0, 1, 2, 3, 5, 6, 7, 8)  # row-major cells of a 3x3 grid around the centre (4)
 
 
 class RelativePositionTask(PretextTask):
@@ -44,7 +44,7 @@ class RelativePositionTask(PretextTask):
             tiles = normalize_tiles(tiles)
         h = encoder(tiles.flatten(0, 1)).view(b, 9, -1)
         centre = h[:, 4:5].expand(-1, 8, -1)
-        pairs = torch.cat([centre, h[:, list(_NEIGHBOURS)]], -1).flatten(0, 1)  # (B*8, 2D)
+        pairs = torch.cat([centre, h[:, list(NEIGHBOUR_CELLS)]], -1).flatten(0, 1)  # (B*8, 2D)
         target = torch.arange(8, device=x.device).repeat(b)
         loss, logs = self.criterion(self.head(pairs), target)
         return PretextOutput(loss, logs)

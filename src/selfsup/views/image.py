@@ -157,11 +157,11 @@ def rotate90(x: Tensor, k: Tensor) -> Tensor:
 
 
 def grid_tiles(x: Tensor, grid: int = 3, tile_fraction: float = 0.8, out_size: int | None = None,
-               jitter: bool = True) -> tuple[Tensor, Tensor]:
+               jitter: bool = True, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
     """Cut each image into a ``grid`` x ``grid`` array of square tiles: (B, grid², C, s, s) and their boxes.
 
     Each cell keeps a tile ``tile_fraction`` of its side, placed at a random offset inside the
-    cell (``jitter``, from the global generator) or centred, so neighbouring tiles never touch
+    cell (``jitter``, from ``generator`` or the global one) or centred, so neighbouring tiles never touch
     and edge continuity cannot give their order away (Noroozi and Favaro 2016; Doersch et al.
     2015). ``out_size`` resamples the tiles (default: their own size in pixels). Tiles are in
     row-major cell order; the boxes (B, grid², 4) are (x0, y0, w, h) fractions of the image.
@@ -173,8 +173,10 @@ def grid_tiles(x: Tensor, grid: int = 3, tile_fraction: float = 0.8, out_size: i
     side = min(h, w) / grid
     size = out_size or max(1, int(side * tile_fraction))
     cell, tile = 1.0 / grid, tile_fraction / grid  # in fractions of the image side
-    slack = torch.rand(b, grid * grid, 2, device=x.device) if jitter else torch.full((b, grid * grid, 2), 0.5,
-                                                                                       device=x.device)
+    if jitter:
+        slack = torch.rand(b, grid * grid, 2, generator=generator, device=x.device)
+    else:
+        slack = torch.full((b, grid * grid, 2), 0.5, device=x.device)
     ij = torch.arange(grid, device=x.device, dtype=torch.float32)
     corner = torch.stack(torch.meshgrid(ij, ij, indexing="xy"), -1).reshape(1, -1, 2) * cell  # (1, g², 2): x, y
     xy0 = corner + slack * (cell - tile)
