@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from selfsup.encoders.audio import SpectrogramCNN, WaveformCNN
 from selfsup.encoders.capsules import CapsuleEncoder
-from selfsup.encoders.cnn import SmallCNN
+from selfsup.encoders.cnn import NatureCNN, SmallCNN
 from selfsup.encoders.graph import GAT, GCN, GIN
 from selfsup.encoders.resnet import ResNet, resnet18, resnet50
 from selfsup.encoders.scattering import ScatteringEncoder
@@ -25,6 +25,7 @@ from selfsup.encoders.vit import VisionTransformer, vit_tiny
 
 ENCODERS: dict[str, Callable[..., nn.Module]] = {
     "small_cnn": SmallCNN,
+    "nature_cnn": NatureCNN,  # the DQN encoder of pixel-based Atari agents (4 stacked 84x84 frames)
     "resnet18": partial(resnet18, stem="imagenet"),
     "resnet18_cifar": partial(resnet18, stem="cifar"),
     "resnet50": partial(resnet50, stem="imagenet"),

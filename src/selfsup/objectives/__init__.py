@@ -2,6 +2,7 @@
 
 from selfsup.objectives.clustering import DINOLoss, SwAVLoss, sinkhorn
 from selfsup.objectives.contrastive import (
+    BilinearInfoNCELoss,
     CrossViewNCELoss,
     DebiasedContrastiveLoss,
     DecoupledContrastiveLoss,
@@ -19,6 +20,7 @@ from selfsup.objectives.redundancy import BarlowTwinsLoss, MixedCorrelationLoss,
 
 __all__ = [
     "BarlowTwinsLoss",
+    "BilinearInfoNCELoss",
     "CrossViewNCELoss",
     "DINOLoss",
     "DebiasedContrastiveLoss",

@@ -208,6 +208,29 @@ class InfoNCELoss(nn.Module):
         return loss, {"pair_accuracy": acc, "pos_similarity": (q * k).sum(1).mean().detach()}
 
 
+class BilinearInfoNCELoss(nn.Module):
+    """CURL's contrastive loss (Srinivas et al. 2020): logits ``q W k^T`` with a learned ``W``, each query's
+    positive its own key, the other keys of the batch its negatives; no normalisation, no temperature.
+
+    Keys come from a momentum encoder and are detached. Each row's maximum is subtracted before the
+    cross-entropy (CURL's numerical guard; the loss is unchanged by it).
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.W = nn.Parameter(torch.rand(dim, dim))
+
+    @full_precision
+    def forward(self, q: Tensor, k: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        logits = fp32(q) @ self.W.float() @ fp32(k).detach().T
+        logits = logits - logits.max(1, keepdim=True).values.detach()
+        target = torch.arange(len(q), device=q.device)
+        loss = F.cross_entropy(logits, target)
+        with torch.no_grad():
+            acc = (logits.argmax(1) == target).float().mean()
+        return loss, {"pair_accuracy": acc}
+
+
 class RobustContrastiveLoss(nn.Module):
     """iSogCLR (Qiu et al. 2023, "Not All Semantics are Created Equal"): one learned temperature per sample.
 

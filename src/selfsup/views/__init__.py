@@ -15,6 +15,7 @@ from selfsup.views.image import (
     RandomHorizontalFlip,
     RandomResizedCrop,
     RandomRotation,
+    RandomShift,
     RandomSolarize,
 )
 from selfsup.views.image_presets import (
@@ -47,6 +48,7 @@ __all__ = [
     "RandomHorizontalFlip",
     "RandomResizedCrop",
     "RandomRotation",
+    "RandomShift",
     "RandomSolarize",
     "ViewOp",
     "ViewPipeline",

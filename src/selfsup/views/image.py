@@ -193,6 +193,37 @@ def grid_tiles(x: Tensor, grid: int = 3, tile_fraction: float = 0.8, out_size: i
     return out.view(b, c, n, size, size).transpose(1, 2), boxes
 
 
+class RandomShift(ViewOp):
+    """Pad by ``pad`` pixels (edge pixels repeated) and crop back to the input size at a random integer
+    offset: DrQ's random shift (Kostrikov et al. 2021), the augmentation of pixel-based RL agents.
+
+    Params: ``shift`` (B, 2) long, the (dx, dy) each image moved by, in -pad..pad pixels.
+    """
+
+    name = "shift"
+
+    def __init__(self, pad: int = 4) -> None:
+        super().__init__()
+        if pad < 0:
+            raise ValueError(f"pad must be >= 0, got {pad}")
+        self.pad = int(pad)
+
+    def forward(self, x: Tensor, g: torch.Generator) -> tuple[Tensor, Params]:
+        shift = torch.randint(-self.pad, self.pad + 1, (x.shape[0], 2), generator=g, device=x.device)
+        return shift_images(x, shift, self.pad), {"shift": shift}
+
+
+def shift_images(x: Tensor, shift: Tensor, pad: int) -> Tensor:
+    """Move image i by ``shift[i] = (dx, dy)`` whole pixels (|dx|, |dy| <= ``pad``), repeating the edge pixels
+    into the uncovered border; exact for any dtype. (A slice per image: 3x faster than one gather here.)"""
+    if pad == 0:
+        return x
+    h, w = x.shape[-2:]
+    padded = F.pad(x, (pad, pad, pad, pad), mode="replicate")
+    top, left = (pad - shift[:, 1]).tolist(), (pad - shift[:, 0]).tolist()
+    return torch.stack([padded[i, :, y:y + h, x0:x0 + w] for i, (y, x0) in enumerate(zip(top, left, strict=True))])
+
+
 class RandomHorizontalFlip(ViewOp):
     """Mirror each image with probability ``p``. Params: ``flip`` (B,) bool."""
 
