@@ -8,7 +8,7 @@ GRPO (``--group`` answers sampled per question, rewards from the task's checker)
 the correct answer (the pretext-loss baseline; same questions, same steps, same learning rates). Before
 and after: kNN (k=200) and linear-probe accuracy on 2,000 test images with all 10,000 training labels,
 the linear probe with 10 % of them (3 class-balanced draws), and the task's own exam (greedy accuracy
-on 1,000 questions posed on test images).
+on 1,000 questions posed on test images, the same questions before and after).
 
 Graphs: GRACE pretrains a GCN on Cora; the masked-edge and masked-attribute tasks fine-tune it the same
 way; node classification on the public split (logistic probe, C chosen on the validation nodes).
@@ -22,7 +22,6 @@ Every finished run is saved at once in ``benchmarks/results/ssl4rl.json``; a rer
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import sys
 import tempfile
@@ -77,32 +76,30 @@ def _pretrained_images(seed: int, a: argparse.Namespace, data: tuple) -> Any:
     return enc, seconds
 
 
-def run_images(seed: int, a: argparse.Namespace, data: tuple, payload: dict[str, Any], save: Any) -> None:
-    import selfsup
-    from selfsup.rl import create_reward_task, evaluate_policy, train_on_rewards
+def _tune(base: Any, data: Any, exam: Any, task: str, knobs: dict[str, Any], signal: str, seed: int,
+          a: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    from selfsup.rl import reward_finetune
 
+    tuned, rec = reward_finetune(base, data, task, _train_cfg(a, signal, seed), exam=exam, **knobs)
+    return tuned, {"exam_before": rec["exam_before"]["accuracy"], "exam": rec["exam_after"]["accuracy"],
+                   "train_s": rec["seconds"], "curves": rec["curves"]}
+
+
+def run_images(seed: int, a: argparse.Namespace, data: tuple, payload: dict[str, Any], save: Any) -> None:
     runs = payload["runs"]
     base, pretrain_s = _pretrained_images(seed, a, data)
-    xtr, _, xte, _ = data
-    train_ds, test_ds = base.load_data(xtr), base.load_data(xte)
     key = f"cifar10/{seed}/before"
     if key not in runs:
         runs[key] = {**_image_scores(base, data), "pretrain_s": pretrain_s}
         save()
-    for task_name in a.tasks.split(","):
+    for task in a.tasks.split(","):
         for signal in a.signals.split(","):
-            key = f"cifar10/{seed}/{task_name}/{signal}"
+            key = f"cifar10/{seed}/{task}/{signal}"
             if key in runs:
                 continue
-            module = copy.deepcopy(base.module)
-            task = create_reward_task(task_name, module, **IMAGE_TASKS[task_name])
-            exam_before = evaluate_policy(module, task, test_ds, 1000, preprocess=base.preprocess, seed=seed)
-            hist = train_on_rewards(module, task, train_ds, _train_cfg(a, signal, seed), preprocess=base.preprocess)
-            exam = evaluate_policy(module, task, test_ds, 1000, preprocess=base.preprocess, seed=seed)
-            tuned = selfsup.PretrainedEncoder(module, base.name, base.kwargs, base.preprocess)
-            runs[key] = {**_image_scores(tuned, data), "exam_before": exam_before["accuracy"],
-                         "exam": exam["accuracy"], "train_s": hist.seconds, "curves": hist.curves}
-            print(f"{key}: exam {exam_before['accuracy']:.3f} -> {exam['accuracy']:.3f}, "
+            tuned, rec = _tune(base, data[0], data[2], task, IMAGE_TASKS[task], signal, seed, a)
+            runs[key] = {**_image_scores(tuned, data), **rec}
+            print(f"{key}: exam {rec['exam_before']:.3f} -> {rec['exam']:.3f}, "
                   f"{json.dumps({k: round(v, 4) for k, v in runs[key].items() if isinstance(v, float)})}", flush=True)
             save()
 
@@ -111,7 +108,6 @@ def run_graphs(seed: int, a: argparse.Namespace, payload: dict[str, Any], save: 
     import selfsup
     from selfsup.data.graphs import load_graphs
     from selfsup.evaluate.graph_protocols import node_classification
-    from selfsup.rl import create_reward_task, evaluate_policy, train_on_rewards
 
     runs = payload["runs"]
     path = DATA / "planetoid" / "cora.npz"
@@ -133,20 +129,14 @@ def run_graphs(seed: int, a: argparse.Namespace, payload: dict[str, Any], save: 
     if key not in runs:
         runs[key] = {"node": score(base), "pretrain_s": pretrain_s}
         save()
-    for task_name, knobs in GRAPH_TASKS.items():
+    for task, knobs in GRAPH_TASKS.items():
         for signal in a.signals.split(","):
-            key = f"cora/{seed}/{task_name}/{signal}"
+            key = f"cora/{seed}/{task}/{signal}"
             if key in runs:
                 continue
-            module = copy.deepcopy(base.module)
-            task = create_reward_task(task_name, module, **knobs)
-            exam_before = evaluate_policy(module, task, ds, 1000, preprocess=base.preprocess, seed=seed)
-            hist = train_on_rewards(module, task, ds, _train_cfg(a, signal, seed), preprocess=base.preprocess)
-            exam = evaluate_policy(module, task, ds, 1000, preprocess=base.preprocess, seed=seed + 1)
-            tuned = selfsup.PretrainedEncoder(module, base.name, base.kwargs, base.preprocess)
-            runs[key] = {"node": score(tuned), "exam_before": exam_before["accuracy"], "exam": exam["accuracy"],
-                         "train_s": hist.seconds, "curves": hist.curves}
-            print(f"{key}: exam {exam_before['accuracy']:.3f} -> {exam['accuracy']:.3f}, node {runs[key]['node']:.3f}",
+            tuned, rec = _tune(base, ds, None, task, knobs, signal, seed, a)
+            runs[key] = {"node": score(tuned), **rec}
+            print(f"{key}: exam {rec['exam_before']:.3f} -> {rec['exam']:.3f}, node {runs[key]['node']:.3f}",
                   flush=True)
             save()
 
@@ -179,9 +169,12 @@ def render(payload: dict[str, Any] | None = None) -> str:
              "accuracy on 1,000 test questions.", "",
              "| fine-tuned with | signal | kNN | linear | linear, 10 % labels | exam | s per run |",
              "|---|---|---|---|---|---|---|"]
+    if not seeds:
+        lines = []
     ref = {k: collect("cifar10", "before", k) for k in ("knn", "linear", "linear_10")}
-    lines.append(f"| nothing (SimCLR) | — | {_cell(ref['knn'])} | {_cell(ref['linear'])} | "
-                 f"{_cell(ref['linear_10'])} | — | — |")
+    if seeds:
+        lines.append(f"| nothing (SimCLR) | — | {_cell(ref['knn'])} | {_cell(ref['linear'])} | "
+                     f"{_cell(ref['linear_10'])} | — | — |")
     for task in IMAGE_TASKS:
         for signal in (*SIGNALS, "reinforce"):
             tail = f"{task}/{signal}"
@@ -195,7 +188,7 @@ def render(payload: dict[str, Any] | None = None) -> str:
     if gseeds:
         lines += ["", f"SSL4RL on Cora ({len(gseeds)} seeds; GRACE GCN pretrained {s['graph_epochs']} epochs, then the "
                   "same fine-tuning). Node classification accuracy in % on the public split (logistic probe, C on "
-                  "the validation nodes); exam on 1,000 questions.", "",
+                  "the validation nodes); exam: 1,000 questions on the graph, the same before and after.", "",
                   "| fine-tuned with | signal | node accuracy | exam |", "|---|---|---|---|"]
         gref = collect("cora", "before", "node")
         lines.append(f"| nothing (GRACE) | — | {_cell(gref)} | — |")

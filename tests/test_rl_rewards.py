@@ -299,3 +299,34 @@ def test_rotation_reward_training_beats_chance_on_fashion_mnist_and_draws_its_cu
     pytest.importorskip("matplotlib")
     png = plot_reward_curves({"rotation": hist, "empty": {"curves": {}}})
     assert png is not None and png[:4] == b"\x89PNG"
+
+
+def test_reward_tune_command_saves_a_tuned_encoder_and_its_curves(tmp_path, capsys):
+    import json
+
+    from selfsup.cli import main
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "imgs.npy"
+    np.save(data, rng.integers(0, 255, (40, 16, 16, 3), dtype=np.uint8))
+    enc = selfsup.create_encoder("small_cnn", **TINY_ENCODER)
+    from selfsup.api import PretrainedEncoder, load
+    from selfsup.views.image_presets import Preprocess
+
+    base = PretrainedEncoder(enc, "small_cnn", TINY_ENCODER, Preprocess(16, (0.5,) * 3, (0.25,) * 3))
+    base.save(tmp_path / "enc.safetensors")
+    out = tmp_path / "tuned"
+    assert main(["reward-tune", str(tmp_path / "enc.safetensors"), str(data), "--task", "rotation", "--out", str(out),
+                 "--knob", "n_angles=2", "--set", "steps=4", "--set", "batch_size=8", "--set", "signal=reinforce"]) == 0
+    assert "rotation exam accuracy" in capsys.readouterr().out
+    record = json.loads((out / "rewards.json").read_text())
+    assert record["knobs"] == {"n_angles": 2} and len(record["curves"]["reward"]) == 4
+    assert record["config"]["signal"] == "reinforce" and record["exam_after"]["questions"] == 40
+    tuned = load(out / "encoder.safetensors")
+    assert not torch.equal(tuned.module.features[0].weight, enc.features[0].weight)  # the copy trained ...
+    assert torch.equal(load(tmp_path / "enc.safetensors").module.features[0].weight, enc.features[0].weight)  # not it
+    assert main(["reward-tune", str(tmp_path / "enc.safetensors"), str(data), "--task", "masked_edge",
+                 "--out", str(out)]) == 2
+    assert "graph" in capsys.readouterr().err
+    assert main(["reward-tune", str(tmp_path / "enc.safetensors"), str(data), "--task", "rotation", "--out", str(out),
+                 "--set", "signal=ppo"]) == 2
