@@ -35,11 +35,11 @@ VARIANT_LABELS = {"drq": "DrQ(ε) (random shift)", "curl": "DrQ(ε) + CURL", "sp
 
 
 def run_one(game: str, variant: str, seed: int, steps: int, eval_episodes: int, threads: int, precision: str,
-            eval_max_steps: int) -> dict[str, Any]:
+            eval_max_steps: int, device: str = "cpu") -> dict[str, Any]:
     from selfsup.rl.agent import VARIANTS, train_agent
 
     rec = train_agent(game, {**VARIANTS[variant], "precision": precision}, steps=steps, seed=seed,
-                      eval_episodes=eval_episodes, threads=threads, eval_max_steps=eval_max_steps,
+                      eval_episodes=eval_episodes, threads=threads, eval_max_steps=eval_max_steps, device=device,
                       log=lambda s: print(s, file=sys.stderr, flush=True), log_every=max(1, steps // 5))
     return {**rec, "variant": variant, "eval_max_steps": eval_max_steps, "machine": machine()}
 
@@ -68,12 +68,15 @@ def render(steps: int | None = None) -> tuple[dict[str, Any], str]:
     cfg = runs[0]["config"]
     cap = runs[0].get("eval_max_steps")
     per_run_s = {v: np.mean([r["train_s"] + r["eval_s"] for r in runs if r["variant"] == v]) for v in variants}
+    per_step = {v: np.mean([r["train_s"] / r["steps"] for r in runs if r["variant"] == v]) for v in variants}
     lines = [f"Atari, {steps:,} agent steps ({4 * steps:,} frames) per run, {len(seeds)} seeds per game and variant, "
              f"score = mean return of {eval_eps} evaluation episodes at epsilon 0.001"
              + (f" capped at {cap:,} steps" if cap else "") + f" (raw, then human-normalised); {cfg['precision']} "
              "autocast; "
              f"{m['cpu']}, {m['threads']} thread per run, torch {m['torch']}, {m['date']}. CPU time per run: "
-             + ", ".join(f"{VARIANT_LABELS[v]} {per_run_s[v] / 60:.0f} min" for v in variants) + ".", "",
+             + ", ".join(f"{VARIANT_LABELS[v]} {per_run_s[v] / 60:.0f} min" for v in variants)
+             + f"; at the measured training speed one Atari-100k run (100,000 steps) would take "
+             + ", ".join(f"{100_000 * per_step[v] / 3600:.1f} h" for v in variants) + " on this CPU.", "",
              "| game | random | human | " + " | ".join(VARIANT_LABELS[v] for v in variants) + " |",
              "|---|---|---|" + "---|" * len(variants)]
     for g in games:
@@ -109,6 +112,7 @@ def main() -> None:
     ap.add_argument("--eval-max-steps", type=int, default=27_000, help="cap on an evaluation episode's agent steps")
     ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="cuda on a GPU machine (the replay buffer stays in host memory)")
     ap.add_argument("--workers", type=int, default=1, help="split the runs between this many processes ...")
     ap.add_argument("--order", type=int, default=0, help="... of which this is one (0-based)")
     ap.add_argument("--render", action="store_true")
@@ -122,7 +126,7 @@ def main() -> None:
                 continue
             rec = run_child(NAME, "run_one", timeout=24 * 3600, game=game, variant=variant, seed=seed, steps=a.steps,
                             eval_episodes=a.eval_episodes, threads=a.threads, precision=a.precision,
-                            eval_max_steps=a.eval_max_steps)
+                            eval_max_steps=a.eval_max_steps, device=a.device)
             if "error" in rec:
                 print(f"{game} {variant} seed {seed}: {rec['error']}", flush=True)
                 continue

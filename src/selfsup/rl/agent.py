@@ -103,7 +103,7 @@ class PixelAgent(nn.Module):
     """The Q network, its target, the augmentation and the auxiliary; ``act`` and ``update``."""
 
     def __init__(self, n_actions: int, config: AgentConfig | None = None, encoder: nn.Module | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, device: str | torch.device = "cpu") -> None:
         super().__init__()
         self.config = cfg = config or AgentConfig()
         self.n_actions = n_actions
@@ -121,10 +121,12 @@ class PixelAgent(nn.Module):
                                  "(nature_cnn)")
             self.aux = SPRAuxiliary(self.q.encoder, self.q.head.advantage_hidden, n_actions, cfg.spr_horizon,
                                     cfg.spr_momentum)
+        self.device = torch.device(device)
+        self.to(self.device)
         trainable = [p for p in self.parameters() if p.requires_grad]  # shared layers once (parameters() dedups)
         # fused: one kernel for the whole step, 5x faster than the per-tensor loop on a CPU (2 vs 10 ms here)
         self.optimizer = torch.optim.Adam(trainable, lr=cfg.lr, eps=cfg.adam_eps, fused=True)
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.updates = 0
 
     def epsilon(self, step: int) -> float:
@@ -138,7 +140,7 @@ class PixelAgent(nn.Module):
         if rng.random() < epsilon:
             return int(rng.integers(self.n_actions))
         self.q.eval()
-        q = self.q(torch.from_numpy(np.asarray(obs)).unsqueeze(0))
+        q = self.q(torch.from_numpy(np.asarray(obs)).unsqueeze(0).to(self.device))
         self.q.train()
         return int(q.argmax(1))
 
@@ -166,10 +168,11 @@ class PixelAgent(nn.Module):
             return self._update(batch)
 
     def _device_type(self) -> str:
-        return next(self.parameters()).device.type
+        return self.device.type
 
     def _update(self, batch: ReplayBatch) -> dict[str, float]:
         cfg = self.config
+        batch = batch.to(self.device)
         obs = self.augment(batch.obs)
         y = self.td_target(batch.returns, batch.discount, self.augment(batch.bootstrap_obs))
         if cfg.auxiliary == "spr":
@@ -218,7 +221,7 @@ def evaluate_agent(agent: PixelAgent, env: Any, episodes: int, rng: np.random.Ge
 def train_agent(game: str, config: AgentConfig | dict | None = None, steps: int = 100_000, seed: int = 0,
                 eval_episodes: int = 10, threads: int | None = None, encoder: nn.Module | None = None,
                 log: Callable[[str], None] | None = None, log_every: int = 10_000,
-                eval_max_steps: int | None = None) -> dict[str, Any]:
+                eval_max_steps: int | None = None, device: str = "cpu") -> dict[str, Any]:
     """Train on ``game`` for ``steps`` agent steps (4 frames each) and evaluate; a JSON-ready record with the
     evaluation returns, their mean and human-normalised score, training episode returns and the time taken."""
     from selfsup.rl.atari import human_normalized, make_atari
@@ -227,7 +230,7 @@ def train_agent(game: str, config: AgentConfig | dict | None = None, steps: int 
     if threads:
         torch.set_num_threads(int(threads))
     env = make_atari(game, seed)
-    agent = PixelAgent(int(env.action_space.n), cfg, encoder, seed)
+    agent = PixelAgent(int(env.action_space.n), cfg, encoder, seed, device)
     buffer = ReplayBuffer(min(cfg.replay_capacity, steps), env.observation_space.shape, seed)
     rng = np.random.default_rng(seed)
     horizon = cfg.spr_horizon if cfg.auxiliary == "spr" else 0
@@ -261,4 +264,5 @@ def train_agent(game: str, config: AgentConfig | dict | None = None, steps: int 
     score = float(np.mean(returns))
     return {"game": game, "seed": seed, "steps": steps, "config": asdict(cfg), "eval_returns": returns,
             "score": score, "human_normalized": human_normalized(game, score), "train_episodes": episodes,
-            "train_s": train_s, "eval_s": time.perf_counter() - start - train_s, "updates": agent.updates}
+            "train_s": train_s, "eval_s": time.perf_counter() - start - train_s, "updates": agent.updates,
+            "device": str(agent.device)}

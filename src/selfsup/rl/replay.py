@@ -32,6 +32,12 @@ class ReplayBatch:
     future_actions: Tensor
     future_valid: Tensor
 
+    def to(self, device: torch.device | str) -> ReplayBatch:
+        """The batch on ``device`` (non-blocking copies; the buffer itself stays in host memory)."""
+        if torch.device(device).type == "cpu":
+            return self
+        return ReplayBatch(**{k: v.to(device, non_blocking=True) for k, v in vars(self).items()})
+
 
 class ReplayBuffer:
     """A ring of ``capacity`` transitions with (C, H, W) uint8 observations."""
