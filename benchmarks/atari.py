@@ -75,7 +75,7 @@ def render(steps: int | None = None) -> tuple[dict[str, Any], str]:
              "autocast; "
              f"{m['cpu']}, {m['threads']} thread per run, torch {m['torch']}, {m['date']}. CPU time per run: "
              + ", ".join(f"{VARIANT_LABELS[v]} {per_run_s[v] / 60:.0f} min" for v in variants)
-             + f"; at the measured training speed one Atari-100k run (100,000 steps) would take "
+             + "; at the measured training speed one Atari-100k run (100,000 steps) would take "
              + ", ".join(f"{100_000 * per_step[v] / 3600:.1f} h" for v in variants) + " on this CPU.", "",
              "| game | random | human | " + " | ".join(VARIANT_LABELS[v] for v in variants) + " |",
              "|---|---|---|" + "---|" * len(variants)]
