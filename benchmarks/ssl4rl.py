@@ -13,9 +13,12 @@ on 1,000 questions posed on test images, the same questions before and after).
 Graphs: GRACE pretrains a GCN on Cora; the masked-edge and masked-attribute tasks fine-tune it the same
 way; node classification on the public split (logistic probe, C chosen on the validation nodes).
 
+Difficulty: rotation with 2, 4 or 8 angles (graded or not), jigsaw 2x2 graded and 3x3, masked patch with
+10 %, 25 % or 50 % of the image hidden and 4 or 8 candidates, each trained by GRPO the same way.
+
 Every finished run is saved at once in ``benchmarks/results/ssl4rl.json``; a rerun continues.
 
-    python benchmarks/ssl4rl.py --seeds 3 --threads 1
+    python benchmarks/ssl4rl.py --seeds 3 --threads 1   # --parts images,graphs,difficulty
     python benchmarks/ssl4rl.py --render        # tables and the reward-curve figure from the saved JSON
 """
 
@@ -41,6 +44,13 @@ IMAGE_TASKS: dict[str, dict[str, Any]] = {
     "relative_position": {},
     "crop": {"n_choices": 4},
     "masked_patch": {"n_choices": 4, "mask_ratio": 0.25},
+}
+# difficulty ladders, trained by GRPO: one knob at a time away from the setting above
+DIFFICULTY: dict[str, list[dict[str, Any]]] = {
+    "rotation": [{"n_angles": 2}, {"n_angles": 8}, {"n_angles": 8, "graded": True}],
+    "jigsaw": [{"grid": 2, "n_permutations": 24, "graded": True}, {"grid": 3, "n_permutations": 24}],
+    "masked_patch": [{"n_choices": 4, "mask_ratio": 0.1}, {"n_choices": 4, "mask_ratio": 0.5},
+                     {"n_choices": 8, "mask_ratio": 0.25}],
 }
 GRAPH_TASKS: dict[str, dict[str, Any]] = {"masked_edge": {"n_choices": 4}, "masked_attribute": {"n_choices": 4}}
 SIGNALS = ("grpo", "supervised")
@@ -101,6 +111,24 @@ def run_images(seed: int, a: argparse.Namespace, data: tuple, payload: dict[str,
             runs[key] = {**_image_scores(tuned, data), **rec}
             print(f"{key}: exam {rec['exam_before']:.3f} -> {rec['exam']:.3f}, "
                   f"{json.dumps({k: round(v, 4) for k, v in runs[key].items() if isinstance(v, float)})}", flush=True)
+            save()
+
+
+def _knob_key(task: str, knobs: dict[str, Any]) -> str:
+    return f"{task}@{json.dumps(knobs, sort_keys=True)}"
+
+
+def run_difficulty(seed: int, a: argparse.Namespace, data: tuple, payload: dict[str, Any], save: Any) -> None:
+    runs = payload["runs"]
+    base, _ = _pretrained_images(seed, a, data)
+    for task, ladder in DIFFICULTY.items():
+        for knobs in ladder:
+            key = f"cifar10/{seed}/{_knob_key(task, knobs)}/grpo"
+            if key in runs:
+                continue
+            tuned, rec = _tune(base, data[0], data[2], task, knobs, "grpo", seed, a)
+            runs[key] = {**_image_scores(tuned, data), **rec}
+            print(f"{key}: exam {rec['exam_before']:.3f} -> {rec['exam']:.3f}", flush=True)
             save()
 
 
@@ -184,6 +212,23 @@ def render(payload: dict[str, Any] | None = None) -> str:
             lines.append(f"| {task} | {LABELS[signal]} | {_cell(vals['knn'], ref['knn'])} | "
                          f"{_cell(vals['linear'], ref['linear'])} | {_cell(vals['linear_10'], ref['linear_10'])} | "
                          f"{_cell(vals['exam'])} | {np.mean(vals['train_s']):.0f} |")
+    if any("@" in k for k in runs):
+        lines += ["", "Difficulty knobs (GRPO, same budget; first row of each task: the setting of the table above). "
+                  "Chance is 1 / choices.", "",
+                  "| task | knobs | choices | exam before | exam after | kNN | linear | linear, 10 % labels |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for task, ladder in DIFFICULTY.items():
+            for knobs, tail in [(IMAGE_TASKS[task], f"{task}/grpo")] + [(k, f"{_knob_key(task, k)}/grpo")
+                                                                        for k in ladder]:
+                vals = {m: collect("cifar10", tail, m) for m in ("knn", "linear", "linear_10", "exam", "exam_before")}
+                if not vals["knn"]:
+                    continue
+                choices = {"rotation": knobs.get("n_angles", 4), "masked_patch": knobs.get("n_choices", 4),
+                           "jigsaw": knobs.get("n_permutations", 24)}[task]
+                shown = ", ".join(f"{k}={v}" for k, v in knobs.items()) or "defaults"
+                lines.append(f"| {task} | {shown} | {choices} | {_cell(vals['exam_before'])} | {_cell(vals['exam'])} | "
+                             f"{_cell(vals['knn'], ref['knn'])} | {_cell(vals['linear'], ref['linear'])} | "
+                             f"{_cell(vals['linear_10'], ref['linear_10'])} |")
     gseeds = sorted({k.split("/")[1] for k in runs if k.startswith("cora/")})
     if gseeds:
         lines += ["", f"SSL4RL on Cora ({len(gseeds)} seeds; GRACE GCN pretrained {s['graph_epochs']} epochs, then the "
@@ -206,7 +251,7 @@ def draw_curves(payload: dict[str, Any]) -> Path | None:
     from selfsup.rl import plot_reward_curves
 
     runs = {f"{k.split('/')[2]} ({LABELS[k.split('/')[3]]})": r for k, r in payload["runs"].items()
-            if k.split("/")[1] == "0" and len(k.split("/")) == 4}
+            if k.split("/")[1] == "0" and len(k.split("/")) == 4 and "@" not in k}
     png = plot_reward_curves(runs, key="accuracy", smooth=20)
     if png is None:
         return None
@@ -218,7 +263,7 @@ def draw_curves(payload: dict[str, Any]) -> Path | None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--parts", default="images,graphs")
+    ap.add_argument("--parts", default="images,graphs,difficulty")
     ap.add_argument("--tasks", default=",".join(IMAGE_TASKS))
     ap.add_argument("--signals", default=",".join(SIGNALS))
     ap.add_argument("--pretrain-epochs", type=int, default=10)
@@ -251,12 +296,15 @@ def main() -> None:
     def save() -> None:
         write_results(NAME, payload, render(payload))
 
-    data = load_cifar10_jpeg(10_000, 2_000) if "images" in a.parts else None
+    data = load_cifar10_jpeg(10_000, 2_000) if "images" in a.parts or "difficulty" in a.parts else None
     for seed in range(a.seeds):
-        if data is not None:
+        if "images" in a.parts:
             run_images(seed, a, data, payload, save)
         if "graphs" in a.parts:
             run_graphs(seed, a, payload, save)
+    if "difficulty" in a.parts:
+        for seed in range(a.seeds):
+            run_difficulty(seed, a, data, payload, save)
     draw_curves(payload)
     print(render(payload))
 
