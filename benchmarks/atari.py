@@ -68,22 +68,28 @@ def render(steps: int | None = None) -> tuple[dict[str, Any], str]:
     cfg = runs[0]["config"]
     cap = runs[0].get("eval_max_steps")
     per_run_s = {v: np.mean([r["train_s"] + r["eval_s"] for r in runs if r["variant"] == v]) for v in variants}
-    per_step = {v: np.mean([r["train_s"] / r["steps"] for r in runs if r["variant"] == v]) for v in variants}
+    # Projected Atari-100k cost: training seconds per gradient update (acting included) x a 100k run's updates;
+    # per agent step would undercount, since the first min_replay steps of a short run make no updates.
+    per_update = {v: np.mean([r["train_s"] / max(r["updates"], 1) for r in runs if r["variant"] == v])
+                  for v in variants}
+    updates_100k = (100_000 - cfg["min_replay"] + 1) * cfg["updates_per_step"]
     lines = [f"Atari, {steps:,} agent steps ({4 * steps:,} frames) per run, {len(seeds)} seeds per game and variant, "
              f"score = mean return of {eval_eps} evaluation episodes at epsilon 0.001"
-             + (f" capped at {cap:,} steps" if cap else "") + f" (raw, then human-normalised); {cfg['precision']} "
+             + (f" capped at {cap:,} steps" if cap else "")
+             + f" (raw: mean ± sample sd over seeds; then human-normalised); {cfg['precision']} "
              "autocast; "
              f"{m['cpu']}, {m['threads']} thread per run, torch {m['torch']}, {m['date']}. CPU time per run: "
              + ", ".join(f"{VARIANT_LABELS[v]} {per_run_s[v] / 60:.0f} min" for v in variants)
-             + "; at the measured training speed one Atari-100k run (100,000 steps) would take "
-             + ", ".join(f"{100_000 * per_step[v] / 3600:.1f} h" for v in variants) + " on this CPU.", "",
+             + f"; at the measured time per gradient update one Atari-100k run ({updates_100k:,} updates) would take "
+             + ", ".join(f"{updates_100k * per_update[v] / 3600:.1f} h" for v in variants) + " on this CPU.", "",
              "| game | random | human | " + " | ".join(VARIANT_LABELS[v] for v in variants) + " |",
              "|---|---|---|" + "---|" * len(variants)]
     for g in games:
         cells = []
         for v in variants:
             scores = [r["score"] for r in runs if r["game"] == g and r["variant"] == v]
-            cells.append(f"{np.mean(scores):.1f} ± {np.std(scores):.1f} (n={len(scores)})" if scores else "—")
+            sd = f" ± {np.std(scores, ddof=1):.1f}" if len(scores) > 1 else ""
+            cells.append(f"{np.mean(scores):.1f}{sd} (n={len(scores)})" if scores else "—")
         lo, hi = REFERENCE_SCORES[g]
         lines.append(f"| {g} | {lo:g} | {hi:g} | " + " | ".join(cells) + " |")
     lines += ["", "| human-normalised, all games x seeds | " + " | ".join(VARIANT_LABELS[v] for v in variants) + " |",

@@ -173,7 +173,7 @@ def _cell(values: list[float], ref: list[float] | None = None) -> str:
     if not values:
         return "—"
     m = 100 * float(np.mean(values))
-    s = f"{m:.1f} ± {100 * float(np.std(values)):.1f}" if len(values) > 1 else f"{m:.1f}"
+    s = f"{m:.1f} ± {100 * float(np.std(values, ddof=1)):.1f}" if len(values) > 1 else f"{m:.1f}"
     if ref:
         s += f" ({m - 100 * float(np.mean(ref)):+.1f})"
     return s
@@ -193,7 +193,7 @@ def render(payload: dict[str, Any] | None = None) -> str:
              f"10,000 images, then {s['steps']} steps x {s['batch']} questions per run, GRPO with {s['group']} answers "
              f"per question or cross-entropy, Adam head lr {s['lr']:g}, encoder lr {s['encoder_lr']:g}, cosine "
              f"decay; {m['cpu']}, {s['threads']} thread, torch {m['torch']}, {m['date']}). Accuracy in % on 2,000 "
-             "test images, mean ± sd over seeds (change from the SimCLR encoder); exam: the task's own greedy "
+             "test images, mean ± sample sd over seeds (change from the SimCLR encoder); exam: the task's own greedy "
              "accuracy on 1,000 test questions.", "",
              "| fine-tuned with | signal | kNN | linear | linear, 10 % labels | exam | s per run |",
              "|---|---|---|---|---|---|---|"]
