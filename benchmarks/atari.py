@@ -13,6 +13,7 @@ runs; ``--render`` merges them into ``benchmarks/results/atari.{json,md}``.
     python benchmarks/atari.py --games Boxing,Breakout,Pong --seeds 3 --steps 100000
     taskset -c 0 python benchmarks/atari.py --seeds 3 --order 0 --workers 2 &   # half the runs on core 0
     taskset -c 1 python benchmarks/atari.py --seeds 3 --order 1 --workers 2 &   # the other half on core 1
+    python benchmarks/atari.py --fixed-actions --games Boxing,Breakout,RoadRunner --eval-max-steps 4500
     python benchmarks/atari.py --render
 """
 
@@ -44,7 +45,30 @@ def run_one(game: str, variant: str, seed: int, steps: int, eval_episodes: int, 
     return {**rec, "variant": variant, "eval_max_steps": eval_max_steps, "machine": machine()}
 
 
+def fixed_action_scores(game: str, episodes: int, max_steps: int) -> dict[str, float]:
+    """Mean return of the policy that presses one action in every state, for each action: the floor an agent whose
+    greedy choice does not yet depend on the state is stuck at."""
+    from selfsup.rl.atari import make_atari
+
+    env = make_atari(game, seed=20_000)
+    scores = {}
+    for action, meaning in enumerate(env.unwrapped.get_action_meanings()):
+        returns = []
+        for _ in range(episodes):
+            env.reset()
+            total = 0.0
+            for _ in range(max_steps):
+                _, reward, term, trunc, _ = env.step(action)
+                total += float(reward)
+                if term or trunc:
+                    break
+            returns.append(total)
+        scores[meaning] = float(np.mean(returns))
+    return scores
+
+
 WORKERS = {"run_one": run_one}
+FIXED_PATH = REPO / "benchmarks" / "results" / "atari_fixed_actions.json"
 
 
 def _path(game: str, variant: str, seed: int, steps: int) -> Path:
@@ -92,6 +116,14 @@ def render(steps: int | None = None) -> tuple[dict[str, Any], str]:
             cells.append(f"{np.mean(scores):.1f}{sd} (n={len(scores)})" if scores else "—")
         lo, hi = REFERENCE_SCORES[g]
         lines.append(f"| {g} | {lo:g} | {hi:g} | " + " | ".join(cells) + " |")
+    fixed = json.loads(FIXED_PATH.read_text()) if FIXED_PATH.exists() else {}
+    if any(g in fixed for g in games):
+        lines += ["", "One action pressed in every state (3 episodes each, same cap): the best and worst such policy.",
+                  "", "| game | best fixed action | worst fixed action |", "|---|---|---|"]
+        for g in games:
+            if g in fixed:
+                best, worst = max(fixed[g], key=fixed[g].get), min(fixed[g], key=fixed[g].get)
+                lines.append(f"| {g} | {fixed[g][best]:.0f} ({best}) | {fixed[g][worst]:.0f} ({worst}) |")
     lines += ["", "| human-normalised, all games x seeds | " + " | ".join(VARIANT_LABELS[v] for v in variants) + " |",
               "|---|" + "---|" * len(variants)]
     summary: dict[str, dict[str, float]] = {}
@@ -122,8 +154,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="split the runs between this many processes ...")
     ap.add_argument("--order", type=int, default=0, help="... of which this is one (0-based)")
     ap.add_argument("--render", action="store_true")
+    ap.add_argument("--fixed-actions", action="store_true", help="score each one-action policy of --games")
     a = ap.parse_args()
-    if not a.render:
+    if not a.render and not a.fixed_actions:
         RUNS_DIR.mkdir(parents=True, exist_ok=True)
         todo = [(s, g, v) for s in range(a.seeds) for g in a.games.split(",") for v in a.variants.split(",")]
         for i, (seed, game, variant) in enumerate(todo):
@@ -139,7 +172,13 @@ def main() -> None:
             path.write_text(json.dumps(rec))
             print(f"{game} {variant} seed {seed}: score {rec['score']:.1f} (HNS {rec['human_normalized']:.3f}), "
                   f"{rec['train_s']:.0f} s", flush=True)
-    payload, text = render(None if a.render else a.steps)
+    if a.fixed_actions:
+        fixed = json.loads(FIXED_PATH.read_text()) if FIXED_PATH.exists() else {}
+        for game in a.games.split(","):
+            fixed[game] = fixed_action_scores(game, 3, a.eval_max_steps)
+            print(f"{game} fixed actions: {fixed[game]}", flush=True)
+        FIXED_PATH.write_text(json.dumps(fixed, indent=2))
+    payload, text = render(None if a.render or a.fixed_actions else a.steps)
     if payload["runs"]:
         write_results(NAME, payload, text)
     print(text)

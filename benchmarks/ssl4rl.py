@@ -215,8 +215,8 @@ def render(payload: dict[str, Any] | None = None) -> str:
     if any("@" in k for k in runs):
         lines += ["", "Difficulty knobs (GRPO, same budget; first row of each task: the setting of the table above). "
                   "Chance is 1 / choices.", "",
-                  "| task | knobs | choices | exam before | exam after | kNN | linear | linear, 10 % labels |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| task | knobs | choices | seeds | exam before | exam after | kNN | linear | linear, 10 % labels |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for task, ladder in DIFFICULTY.items():
             for knobs, tail in [(IMAGE_TASKS[task], f"{task}/grpo")] + [(k, f"{_knob_key(task, k)}/grpo")
                                                                         for k in ladder]:
@@ -226,7 +226,8 @@ def render(payload: dict[str, Any] | None = None) -> str:
                 choices = {"rotation": knobs.get("n_angles", 4), "masked_patch": knobs.get("n_choices", 4),
                            "jigsaw": knobs.get("n_permutations", 24)}[task]
                 shown = ", ".join(f"{k}={v}" for k, v in knobs.items()) or "defaults"
-                lines.append(f"| {task} | {shown} | {choices} | {_cell(vals['exam_before'])} | {_cell(vals['exam'])} | "
+                lines.append(f"| {task} | {shown} | {choices} | {len(vals['exam'])} | {_cell(vals['exam_before'])} | "
+                             f"{_cell(vals['exam'])} | "
                              f"{_cell(vals['knn'], ref['knn'])} | {_cell(vals['linear'], ref['linear'])} | "
                              f"{_cell(vals['linear_10'], ref['linear_10'])} |")
     gseeds = sorted({k.split("/")[1] for k in runs if k.startswith("cora/")})
@@ -247,7 +248,7 @@ def render(payload: dict[str, Any] | None = None) -> str:
 
 
 def draw_curves(payload: dict[str, Any]) -> Path | None:
-    """Greedy training accuracy against step for seed 0 of every image task and signal (PNG beside the JSON)."""
+    """Greedy training accuracy against step, seed 0, every task (CIFAR-10, Cora) and signal (PNG by the JSON)."""
     from selfsup.rl import plot_reward_curves
 
     runs = {f"{k.split('/')[2]} ({LABELS[k.split('/')[3]]})": r for k, r in payload["runs"].items()
@@ -281,7 +282,9 @@ def main() -> None:
     if a.render:
         payload = json.loads(path.read_text())
         draw_curves(payload)
-        print(render(payload))
+        text = render(payload)
+        path.with_suffix(".md").write_text(text + "\n")
+        print(text)
         return
     import torch
 

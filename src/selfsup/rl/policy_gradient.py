@@ -259,11 +259,17 @@ def evaluate_policy(encoder: nn.Module, task: RewardTask, data: Any, n_questions
 
 def plot_reward_curves(runs: dict[str, RewardHistory | dict[str, Any]], key: str = "reward",
                        smooth: int = 10) -> bytes | None:
-    """One PNG panel of ``key`` against step for every run (moving average over ``smooth`` steps)."""
+    """One PNG panel of ``key`` against step for every run (moving average over ``smooth`` steps).
+
+    Labels of the form ``"task (signal)"`` share a colour per task and a line style per signal, so many runs
+    stay readable; the legend sits outside the axes."""
     from selfsup.report.plots import _plt, _png
 
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.0, 3.6))
+    groups = list(dict.fromkeys(label.split(" (")[0] for label in runs))
+    kinds = list(dict.fromkeys(label.partition(" (")[2] for label in runs))
+    colours = plt.get_cmap("tab10" if len(groups) <= 10 else "tab20")
+    fig, ax = plt.subplots(figsize=(8.0, 3.6))
     drawn = 0
     for label, run in runs.items():
         curves = run.curves if isinstance(run, RewardHistory) else run.get("curves", {})
@@ -271,12 +277,15 @@ def plot_reward_curves(runs: dict[str, RewardHistory | dict[str, Any]], key: str
         if not len(y):
             continue
         w = max(1, min(smooth, len(y)))
-        ax.plot(np.arange(w, len(y) + 1), np.convolve(y, np.ones(w) / w, mode="valid"), label=label, lw=1.2)
+        ax.plot(np.arange(w, len(y) + 1), np.convolve(y, np.ones(w) / w, mode="valid"), label=label, lw=1.2,
+                color=colours(groups.index(label.split(" (")[0]) % colours.N),
+                linestyle=("-", "--", ":", "-.")[kinds.index(label.partition(" (")[2]) % 4])
         drawn += 1
     if not drawn:
         plt.close(fig)
         return None
     ax.set_xlabel("step")
     ax.set_ylabel(key.replace("_", " "))
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    fig.tight_layout()
     return _png(fig)
