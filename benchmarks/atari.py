@@ -48,27 +48,17 @@ def run_one(game: str, variant: str, seed: int, steps: int, eval_episodes: int, 
 def fixed_action_scores(game: str, episodes: int, max_steps: int) -> dict[str, float]:
     """Mean return of the policy that presses one action in every state, for each action: the floor an agent whose
     greedy choice does not yet depend on the state is stuck at."""
+    from selfsup.rl.agent import play_episodes
     from selfsup.rl.atari import make_atari
 
     env = make_atari(game, seed=20_000)
-    scores = {}
-    for action, meaning in enumerate(env.unwrapped.get_action_meanings()):
-        returns = []
-        for _ in range(episodes):
-            env.reset()
-            total = 0.0
-            for _ in range(max_steps):
-                _, reward, term, trunc, _ = env.step(action)
-                total += float(reward)
-                if term or trunc:
-                    break
-            returns.append(total)
-        scores[meaning] = float(np.mean(returns))
-    return scores
+    return {meaning: float(np.mean(play_episodes(env, lambda obs, a=action: a, episodes, max_steps)))
+            for action, meaning in enumerate(env.unwrapped.get_action_meanings())}
 
 
 WORKERS = {"run_one": run_one}
 FIXED_PATH = REPO / "benchmarks" / "results" / "atari_fixed_actions.json"
+FIXED_EPISODES = 3
 
 
 def _path(game: str, variant: str, seed: int, steps: int) -> Path:
@@ -118,7 +108,8 @@ def render(steps: int | None = None) -> tuple[dict[str, Any], str]:
         lines.append(f"| {g} | {lo:g} | {hi:g} | " + " | ".join(cells) + " |")
     fixed = json.loads(FIXED_PATH.read_text()) if FIXED_PATH.exists() else {}
     if any(g in fixed for g in games):
-        lines += ["", "One action pressed in every state (3 episodes each, same cap): the best and worst such policy.",
+        lines += ["", f"One action pressed in every state ({FIXED_EPISODES} episodes each, same cap): the best and "
+                  "worst such policy.",
                   "", "| game | best fixed action | worst fixed action |", "|---|---|---|"]
         for g in games:
             if g in fixed:
@@ -175,7 +166,7 @@ def main() -> None:
     if a.fixed_actions:
         fixed = json.loads(FIXED_PATH.read_text()) if FIXED_PATH.exists() else {}
         for game in a.games.split(","):
-            fixed[game] = fixed_action_scores(game, 3, a.eval_max_steps)
+            fixed[game] = fixed_action_scores(game, FIXED_EPISODES, a.eval_max_steps)
             print(f"{game} fixed actions: {fixed[game]}", flush=True)
         FIXED_PATH.write_text(json.dumps(fixed, indent=2))
     payload, text = render(None if a.render or a.fixed_actions else a.steps)

@@ -202,20 +202,27 @@ class PixelAgent(nn.Module):
         return logs
 
 
-def evaluate_agent(agent: PixelAgent, env: Any, episodes: int, rng: np.random.Generator,
-                   max_steps: int | None = None) -> list[float]:
-    """Raw (unclipped) returns of ``episodes`` episodes played epsilon-greedily at ``eval_eps``."""
+def play_episodes(env: Any, policy: Callable[[np.ndarray], int], episodes: int,
+                  max_steps: int | None = None) -> list[float]:
+    """Raw (unclipped) returns of ``episodes`` episodes of ``policy`` (observation -> action), each cut at
+    ``max_steps`` agent steps when given."""
     returns = []
     for _ in range(episodes):
         obs, _ = env.reset()
         total, done, steps = 0.0, False, 0
         while not done:
-            obs, r, term, trunc, _ = env.step(agent.act(obs, agent.config.eval_eps, rng))
+            obs, r, term, trunc, _ = env.step(policy(obs))
             total += float(r)
             steps += 1
             done = term or trunc or (max_steps is not None and steps >= max_steps)
         returns.append(total)
     return returns
+
+
+def evaluate_agent(agent: PixelAgent, env: Any, episodes: int, rng: np.random.Generator,
+                   max_steps: int | None = None) -> list[float]:
+    """Raw (unclipped) returns of ``episodes`` episodes played epsilon-greedily at ``eval_eps``."""
+    return play_episodes(env, lambda obs: agent.act(obs, agent.config.eval_eps, rng), episodes, max_steps)
 
 
 def train_agent(game: str, config: AgentConfig | dict | None = None, steps: int = 100_000, seed: int = 0,

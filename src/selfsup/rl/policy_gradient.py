@@ -266,8 +266,9 @@ def plot_reward_curves(runs: dict[str, RewardHistory | dict[str, Any]], key: str
     from selfsup.report.plots import _plt, _png
 
     plt = _plt()
-    groups = list(dict.fromkeys(label.split(" (")[0] for label in runs))
-    kinds = list(dict.fromkeys(label.partition(" (")[2] for label in runs))
+    parsed = {label: label.partition(" (")[::2] for label in runs}  # "task (signal)" -> (task, signal)
+    groups = list(dict.fromkeys(group for group, _ in parsed.values()))
+    kinds = list(dict.fromkeys(kind for _, kind in parsed.values()))
     colours = plt.get_cmap("tab10" if len(groups) <= 10 else "tab20")
     fig, ax = plt.subplots(figsize=(8.0, 3.6))
     drawn = 0
@@ -278,8 +279,8 @@ def plot_reward_curves(runs: dict[str, RewardHistory | dict[str, Any]], key: str
             continue
         w = max(1, min(smooth, len(y)))
         ax.plot(np.arange(w, len(y) + 1), np.convolve(y, np.ones(w) / w, mode="valid"), label=label, lw=1.2,
-                color=colours(groups.index(label.split(" (")[0]) % colours.N),
-                linestyle=("-", "--", ":", "-.")[kinds.index(label.partition(" (")[2]) % 4])
+                color=colours(groups.index(parsed[label][0]) % colours.N),
+                linestyle=("-", "--", ":", "-.")[kinds.index(parsed[label][1]) % 4])
         drawn += 1
     if not drawn:
         plt.close(fig)
